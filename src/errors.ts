@@ -45,11 +45,10 @@ export class ConfigError extends QnwisError {
 /** A host name that is not in the inventory, or lacks the role the caller needs. */
 export class UnknownHostError extends QnwisError {
   readonly code = 'unknown_host';
-  constructor(
-    readonly host: string,
-    detail = 'is not in the inventory',
-  ) {
+  readonly host: string;
+  constructor(host: string, detail = 'is not in the inventory') {
     super(`host "${host}" ${detail}`);
+    this.host = host;
   }
 }
 
