@@ -66,3 +66,279 @@ export function asError(thrown: unknown): Error {
   if (thrown instanceof Error) return thrown;
   return new Error(typeof thrown === 'string' ? thrown : JSON.stringify(thrown));
 }
+
+/**
+ * The host's sshd could not be reached (refused, unreachable, connect timeout) or the connection
+ * dropped. `phase` says whether anything was sent: `connect` means the command never started, so a
+ * retry is safe; `exec` means the connection died while the command ran, so it may or may not have
+ * run (never retry a destructive command blindly on that).
+ */
+export class SshUnreachableError extends QnwisError {
+  readonly code = 'ssh_unreachable';
+  readonly host: string;
+  readonly phase: 'connect' | 'exec';
+
+  constructor(
+    host: string,
+    detail: string,
+    options: { cause?: unknown; phase?: 'connect' | 'exec'; transient?: boolean } = {},
+  ) {
+    super(`ssh to host "${host}": ${detail}`, { cause: options.cause, transient: options.transient ?? true });
+    this.host = host;
+    this.phase = options.phase ?? 'connect';
+  }
+}
+
+/** The host refused our client key (or the key could not be read). Permanent: fix the key or authorized_keys. */
+export class SshAuthError extends QnwisError {
+  readonly code = 'ssh_auth_failed';
+  readonly host: string;
+
+  constructor(host: string, detail: string, options: { cause?: unknown } = {}) {
+    super(`ssh to host "${host}": ${detail}`, { cause: options.cause });
+    this.host = host;
+  }
+}
+
+/**
+ * The host presented a key that is not the pinned one, or no key is pinned for it at all
+ * (`presented` is then the key we saw, if we got that far). Permanent, and possibly an attack:
+ * never retried, never "accepted on first use".
+ */
+export class SshHostKeyMismatchError extends QnwisError {
+  readonly code = 'ssh_host_key_mismatch';
+  readonly host: string;
+  /** Pinned fingerprints ("SHA256:…"); empty when nothing is pinned. */
+  readonly expected: readonly string[];
+  readonly presented: string | undefined;
+
+  constructor(host: string, expected: readonly string[], presented: string | undefined, detail?: string) {
+    const what =
+      expected.length === 0
+        ? `no pinned host key${detail ? ` (${detail})` : ''}; refusing to connect`
+        : `host key mismatch: expected ${expected.join(' or ')}, presented ${presented ?? '(none)'}`;
+    super(`ssh to host "${host}": ${what}`);
+    this.host = host;
+    this.expected = expected;
+    this.presented = presented;
+  }
+}
+
+/**
+ * A remote command ran out of time. `phase`: `remote` — the host's `timeout` killed it (exit
+ * 124/137); `local` — our own deadline expired and we closed the channel (the remote `timeout`
+ * still bounds the process); `queue` — it never got a session slot on the host's connection.
+ */
+export class SshTimeoutError extends QnwisError {
+  readonly code = 'ssh_timeout';
+  readonly host: string;
+  readonly command: string;
+  readonly timeoutSec: number;
+  readonly phase: 'remote' | 'local' | 'queue';
+
+  constructor(host: string, command: string, timeoutSec: number, phase: 'remote' | 'local' | 'queue') {
+    const how =
+      phase === 'queue'
+        ? 'waited too long for a free SSH session'
+        : `did not finish within ${timeoutSec} s (${phase === 'remote' ? 'killed on the host' : 'local deadline'})`;
+    super(`command "${command}" on host "${host}" ${how}`, { transient: true });
+    this.host = host;
+    this.command = command;
+    this.timeoutSec = timeoutSec;
+    this.phase = phase;
+  }
+}
+
+/** A remote command exited with a code outside its `okExitCodes` (or was killed by a signal). */
+export class SshExitError extends QnwisError {
+  readonly code = 'ssh_nonzero_exit';
+  readonly host: string;
+  readonly command: string;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  /** The last part of stderr (at most ~500 characters), for the log and the operator. */
+  readonly stderrExcerpt: string;
+
+  constructor(host: string, command: string, exitCode: number | null, signal: string | null, stderr: string) {
+    const excerpt = stderr.length > 500 ? `…${stderr.slice(-500)}` : stderr;
+    const status =
+      exitCode === null ? `was killed by ${signal ?? 'an unknown signal'}` : `exited ${exitCode}`;
+    super(`command "${command}" on host "${host}" ${status}${excerpt.trim() ? `: ${excerpt.trim()}` : ''}`);
+    this.host = host;
+    this.command = command;
+    this.exitCode = exitCode;
+    this.signal = signal;
+    this.stderrExcerpt = excerpt;
+  }
+}
+
+/**
+ * A database host could not be reached: refused, unreachable, connect timeout, the server is
+ * starting or shutting down, or the connection dropped mid-statement (57P01…57P03, class 08).
+ * Transient: the same read may succeed later. A write that died this way may or may not have run.
+ */
+export class DatabaseUnreachableError extends QnwisError {
+  readonly code = 'db_unreachable';
+  readonly host: string;
+  constructor(host: string, detail: string, options: { cause?: unknown } = {}) {
+    super(`database on host "${host}" is unreachable: ${detail}`, { cause: options.cause, transient: true });
+    this.host = host;
+  }
+}
+
+/**
+ * A statement ran out of time: `statement` — the server's statement_timeout cancelled it (57014);
+ * `client` — our own query timeout fired first (the server-side timeout still bounds the backend).
+ */
+export class DatabaseTimeoutError extends QnwisError {
+  readonly code = 'db_timeout';
+  readonly host: string;
+  readonly timeoutMs: number;
+  readonly phase: 'statement' | 'client';
+  constructor(
+    host: string,
+    timeoutMs: number,
+    phase: 'statement' | 'client',
+    options: { cause?: unknown } = {},
+  ) {
+    const by = phase === 'statement' ? 'cancelled by statement_timeout' : 'client-side query timeout';
+    super(`database on host "${host}": statement did not finish within ${timeoutMs} ms (${by})`, {
+      cause: options.cause,
+      transient: true,
+    });
+    this.host = host;
+    this.timeoutMs = timeoutMs;
+    this.phase = phase;
+  }
+}
+
+/**
+ * A write reached a server in recovery (a standby): SQLSTATE 25006. Permanent for that host until
+ * someone promotes it; retrying the same host only repeats the refusal.
+ */
+export class DatabaseReadOnlyError extends QnwisError {
+  readonly code = 'db_read_only';
+  readonly host: string;
+  readonly sqlState = '25006';
+  constructor(host: string, options: { cause?: unknown } = {}) {
+    super(`database on host "${host}" is read-only (in recovery): the write was refused`, {
+      cause: options.cause,
+    });
+    this.host = host;
+  }
+}
+
+/**
+ * Any other error the server reported, with its SQLSTATE (`42501` insufficient privilege,
+ * `28P01` bad password, `3D000` no such database, …). Transient only for the classes where a retry
+ * can succeed: 40 (serialization failure, deadlock) and 53 (insufficient resources).
+ */
+export class DatabaseError extends QnwisError {
+  readonly code = 'db_error';
+  readonly host: string;
+  /** Five-character SQLSTATE, or undefined when the failure did not come from the server. */
+  readonly sqlState: string | undefined;
+  constructor(host: string, detail: string, sqlState: string | undefined, options: { cause?: unknown } = {}) {
+    const transient = sqlState !== undefined && (sqlState.startsWith('40') || sqlState.startsWith('53'));
+    super(`database on host "${host}": ${detail}${sqlState ? ` (SQLSTATE ${sqlState})` : ''}`, {
+      cause: options.cause,
+      transient,
+    });
+    this.host = host;
+    this.sqlState = sqlState;
+  }
+}
+
+/** A Redis host could not be reached (refused, connect timeout, connection lost). Transient. */
+export class CacheUnreachableError extends QnwisError {
+  readonly code = 'cache_unreachable';
+  readonly host: string;
+  constructor(host: string, detail: string, options: { cause?: unknown } = {}) {
+    super(`redis on host "${host}" is unreachable: ${detail}`, { cause: options.cause, transient: true });
+    this.host = host;
+  }
+}
+
+/** A Redis command got no reply within the command timeout. Transient; a write may have applied. */
+export class CacheTimeoutError extends QnwisError {
+  readonly code = 'cache_timeout';
+  readonly host: string;
+  readonly command: string;
+  readonly timeoutMs: number;
+  constructor(host: string, command: string, timeoutMs: number, options: { cause?: unknown } = {}) {
+    super(`redis on host "${host}": ${command} got no reply within ${timeoutMs} ms`, {
+      cause: options.cause,
+      transient: true,
+    });
+    this.host = host;
+    this.command = command;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * Redis answered with an error reply. `reply` is its first word (`READONLY`, `NOAUTH`, `WRONGPASS`,
+ * `LOADING`, …). Only `LOADING` and `BUSY` (the server is busy, not wrong) are transient.
+ */
+export class CacheError extends QnwisError {
+  readonly code = 'cache_error';
+  readonly host: string;
+  readonly reply: string | undefined;
+  constructor(
+    host: string,
+    command: string,
+    detail: string,
+    reply: string | undefined,
+    options: { cause?: unknown } = {},
+  ) {
+    super(`redis on host "${host}": ${command} failed: ${detail}`, {
+      cause: options.cause,
+      transient: reply === 'LOADING' || reply === 'BUSY',
+    });
+    this.host = host;
+    this.reply = reply;
+  }
+}
+
+/** An HTTP request got no complete answer within its deadline. Transient. */
+export class HttpTimeoutError extends QnwisError {
+  readonly code = 'http_timeout';
+  /** Origin and path only: query strings and credentials are never kept. */
+  readonly url: string;
+  readonly timeoutMs: number;
+  constructor(url: string, timeoutMs: number, options: { cause?: unknown } = {}) {
+    super(`${url} did not answer within ${timeoutMs} ms`, { cause: options.cause, transient: true });
+    this.url = url;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** The HTTP endpoint could not be reached (refused, DNS, reset before a response). Transient. */
+export class HttpUnreachableError extends QnwisError {
+  readonly code = 'http_unreachable';
+  readonly url: string;
+  constructor(url: string, detail: string, options: { cause?: unknown } = {}) {
+    super(`${url} is unreachable: ${detail}`, { cause: options.cause, transient: true });
+    this.url = url;
+  }
+}
+
+/**
+ * The endpoint answered with a status outside 2xx. Transient for 429 and 5xx (the server may
+ * recover), permanent otherwise (401/403/404 will not fix themselves). `bodyExcerpt` is at most the
+ * first 500 characters of the body, with the bearer token (if it was echoed) removed.
+ */
+export class HttpStatusError extends QnwisError {
+  readonly code = 'http_status';
+  readonly url: string;
+  readonly status: number;
+  readonly bodyExcerpt: string;
+  constructor(url: string, status: number, bodyExcerpt: string) {
+    super(`${url} answered HTTP ${status}${bodyExcerpt ? `: ${bodyExcerpt.slice(0, 200)}` : ''}`, {
+      transient: status === 429 || status >= 500,
+    });
+    this.url = url;
+    this.status = status;
+    this.bodyExcerpt = bodyExcerpt;
+  }
+}

@@ -1,0 +1,676 @@
+/**
+ * PostgreSQL adapter: the runbook's database checks and actions against the fleet's database hosts
+ * (db-primary, db-replica), as the bot's least-privilege role (`inventory.database.user`, e.g.
+ * `qnwis_ops`: pg_read_all_stats, pg_signal_backend, EXECUTE on pg_promote).
+ *
+ * - One small `pg.Pool` per host, opened on first use. Every connection carries a server-side
+ *   `statement_timeout` (so a stuck diagnostic never holds a backend) and every query a client-side
+ *   timeout a little longer (so a dead or partitioned server never holds the bot). A connection
+ *   whose query timed out on our side or whose socket failed is destroyed, never reused.
+ * - SQL text comes only from the `SQL` constants below; values travel as bind parameters.
+ * - Failures are typed (src/errors.ts): unreachable and timed out are transient; a write on a
+ *   standby is `DatabaseReadOnlyError` (25006, permanent); anything else is `DatabaseError` with the
+ *   SQLSTATE.
+ * - The password is passed in by the wiring code (which resolves `database.password_env`); it is
+ *   only ever handed to pg, never logged.
+ */
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import {
+  DatabaseError,
+  DatabaseReadOnlyError,
+  DatabaseTimeoutError,
+  DatabaseUnreachableError,
+  InvalidArgumentError,
+  type QnwisError,
+  UnknownHostError,
+} from '../../errors.js';
+import type { Host, Inventory } from '../../inventory.js';
+import { type Logger, silentLogger } from '../../observability/logger.js';
+
+export interface FleetDatabaseOptions {
+  /** `inventory.database`: port, database name, login role, app pool size. */
+  readonly database: Pick<Inventory['database'], 'name' | 'port' | 'user' | 'appPoolSize'>;
+  /** Password of `database.user`, resolved from `database.password_env` by the caller. */
+  readonly password: string | undefined;
+  /** Server-side statement_timeout on every connection. Default 5000 ms. */
+  readonly statementTimeoutMs?: number;
+  /** Client-side limit per query; default statementTimeoutMs + 2000 ms so the server's fires first. */
+  readonly queryTimeoutMs?: number;
+  /** TCP connect + authentication limit. Default 3000 ms. */
+  readonly connectTimeoutMs?: number;
+  /** Connections per host. Default 2: the bot must never compete with the app for connections. */
+  readonly maxConnectionsPerHost?: number;
+  /** Idle connections are closed after this long. Default 30 s. */
+  readonly idleTimeoutMs?: number;
+  readonly logger?: Logger;
+}
+
+/** Connections to the inventory's database on one host (pg_stat_activity), excluding the bot's own. */
+export interface ConnectionCount {
+  readonly database: string;
+  readonly total: number;
+  readonly active: number;
+  readonly idle: number;
+  readonly idleInTransaction: number;
+  /** The server's max_connections (all databases). */
+  readonly maxConnections: number;
+  /** `inventory.database.app_pool_size`, the number to compare `total` with. */
+  readonly appPoolSize: number;
+}
+
+/** A backend that is running a statement (pg_stat_activity, state = 'active'). */
+export interface ActiveQuery {
+  readonly pid: number;
+  readonly user: string | null;
+  readonly database: string | null;
+  readonly applicationName: string | null;
+  readonly clientAddr: string | null;
+  readonly state: string;
+  readonly waitEventType: string | null;
+  /** How long the current statement has been running, in ms. */
+  readonly ageMs: number;
+  /** Statement text, as pg_stat_activity shows it (cut at track_activity_query_size). */
+  readonly query: string;
+  /** ISO-8601 UTC with microseconds: exact, so it can be handed back to `terminateBackend`. */
+  readonly backendStart: string;
+  readonly queryStart: string;
+}
+
+/** What the caller saw when it decided to terminate; every given field must still hold. */
+export interface TerminateExpectation {
+  readonly queryStart?: string;
+  readonly backendStart?: string;
+  readonly query?: string;
+}
+
+export type TerminateRefusal =
+  /** No client backend with that pid. */
+  | 'not_found'
+  /** The pid is the bot's own connection. */
+  | 'own_backend'
+  /** The pid now belongs to another session or runs another statement than expected. */
+  | 'changed'
+  /** Same session and statement, but the statement has finished (backend no longer active). */
+  | 'finished'
+  /** The target is a superuser backend; pg_signal_backend may not signal it (42501). */
+  | 'not_permitted'
+  /** The signal could not be sent (the backend exited in between). */
+  | 'signal_failed';
+
+export interface BackendSnapshot {
+  readonly state: string | null;
+  readonly query: string | null;
+  readonly queryStart: string | null;
+  readonly backendStart: string | null;
+}
+
+export type TerminateResult =
+  | { readonly terminated: true; readonly pid: number }
+  | {
+      readonly terminated: false;
+      readonly pid: number;
+      readonly reason: TerminateRefusal;
+      /** The backend as it was when we looked, when it exists. */
+      readonly current?: BackendSnapshot;
+    };
+
+export interface StandbyPeer {
+  readonly pid: number;
+  readonly user: string | null;
+  readonly applicationName: string | null;
+  readonly clientAddr: string | null;
+  readonly state: string | null;
+  readonly syncState: string | null;
+  readonly sentLsn: string | null;
+  readonly replayLsn: string | null;
+  /** pg_stat_replication.replay_lag in seconds; null once the standby is caught up and idle. */
+  readonly replayLagSeconds: number | null;
+  /** WAL bytes the standby has not replayed yet (pg_wal_lsn_diff of current and replay LSN). */
+  readonly replayLagBytes: number | null;
+}
+
+export type ReplicationStatus =
+  | {
+      readonly role: 'primary';
+      readonly currentLsn: string;
+      readonly standbys: readonly StandbyPeer[];
+    }
+  | {
+      readonly role: 'replica';
+      readonly receiveLsn: string | null;
+      readonly replayLsn: string | null;
+      /**
+       * 0 when everything received is replayed; otherwise seconds since the last replayed
+       * transaction committed on the primary. (now() − pg_last_xact_replay_timestamp() alone would
+       * report the idle time of the primary as lag: LAB-NOTES measured 3.3 s on an idle pair.)
+       * null when it cannot be judged (nothing received or replayed since start).
+       */
+      readonly lagSeconds: number | null;
+      /** Received but not yet replayed WAL, in bytes. */
+      readonly lagBytes: number | null;
+      readonly replayPaused: boolean;
+      readonly lastReplayAt: string | null;
+      /** pg_stat_wal_receiver.status ("streaming" when connected), null without a WAL receiver. */
+      readonly walReceiverStatus: string | null;
+      readonly senderHost: string | null;
+      readonly senderPort: number | null;
+    };
+
+export type PromoteResult =
+  | { readonly promoted: true; readonly tookMs: number }
+  | { readonly promoted: false; readonly reason: 'not_in_recovery' | 'timed_out' };
+
+/** Every statement the adapter can send. Values are always bind parameters. */
+const SQL = {
+  isInRecovery: 'SELECT pg_is_in_recovery() AS in_recovery',
+
+  connectionCount: `
+    SELECT count(*)::int AS total,
+           count(*) FILTER (WHERE state = 'active')::int AS active,
+           count(*) FILTER (WHERE state = 'idle')::int AS idle,
+           count(*) FILTER (WHERE state LIKE 'idle in transaction%')::int AS idle_in_transaction,
+           current_setting('max_connections')::int AS max_connections
+      FROM pg_stat_activity
+     WHERE datname = $1 AND backend_type = 'client backend' AND pid <> pg_backend_pid()`,
+
+  // Runbook Scenario 2, step 1, with the session identity needed for a safe terminate later.
+  activeQueries: `
+    SELECT pid, usename, datname, application_name, client_addr::text AS client_addr, state,
+           wait_event_type, query,
+           round(EXTRACT(EPOCH FROM clock_timestamp() - query_start) * 1000)::float8 AS age_ms,
+           to_char(backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS backend_start,
+           to_char(query_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS query_start
+      FROM pg_stat_activity
+     WHERE state = 'active'
+       AND backend_type = 'client backend'
+       AND pid <> pg_backend_pid()
+       AND query_start <= clock_timestamp() - make_interval(secs => $1::float8 / 1000)
+     ORDER BY query_start
+     LIMIT $2`,
+
+  // Check and signal in one statement over one snapshot of pg_stat_activity: between what the
+  // operator approved and the signal there is no round trip in which the pid could be reused.
+  // CASE evaluates pg_terminate_backend only for the row that still matches.
+  terminateBackend: `
+    WITH target AS (
+      SELECT a.pid, a.state, a.query, a.query_start, a.backend_start,
+             a.pid = pg_backend_pid() AS is_self,
+             ($2::timestamptz IS NULL OR a.query_start = $2::timestamptz)
+               AND ($3::timestamptz IS NULL OR a.backend_start = $3::timestamptz)
+               AND ($4::text IS NULL OR a.query = $4::text) AS same,
+             ($5::boolean OR a.state = 'active') AS running
+        FROM pg_stat_activity a
+       WHERE a.pid = $1 AND a.backend_type = 'client backend'
+    )
+    SELECT is_self, same, running, state, query,
+           to_char(query_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS query_start,
+           to_char(backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS backend_start,
+           CASE WHEN same AND running AND NOT is_self THEN pg_terminate_backend(pid) END AS terminated
+      FROM target`,
+
+  // On a standby. Lag per LAB-NOTES: 0 when receive == replay, else time since the last replayed commit.
+  replicaStatus: `
+    SELECT pg_last_wal_receive_lsn()::text AS receive_lsn,
+           pg_last_wal_replay_lsn()::text AS replay_lsn,
+           CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+                ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())
+           END::float8 AS lag_seconds,
+           pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::float8 AS lag_bytes,
+           pg_is_wal_replay_paused() AS replay_paused,
+           to_char(pg_last_xact_replay_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS last_replay_at,
+           r.status AS wal_receiver_status, r.sender_host, r.sender_port
+      FROM (SELECT 1) AS one
+      LEFT JOIN pg_stat_wal_receiver r ON true`,
+
+  // On a primary.
+  primaryStatus: `
+    SELECT pg_current_wal_lsn()::text AS current_lsn,
+           s.pid, s.usename, s.application_name, s.client_addr::text AS client_addr, s.state, s.sync_state,
+           s.sent_lsn::text AS sent_lsn, s.replay_lsn::text AS replay_lsn,
+           EXTRACT(EPOCH FROM s.replay_lag)::float8 AS replay_lag_seconds,
+           pg_wal_lsn_diff(pg_current_wal_lsn(), s.replay_lsn)::float8 AS replay_lag_bytes
+      FROM (SELECT 1) AS one
+      LEFT JOIN pg_stat_replication s ON true
+     ORDER BY s.application_name, s.pid`,
+
+  // A real write (catalog rows, an xid, a commit) that leaves nothing behind: a standby refuses it
+  // with 25006. Needs only the TEMP privilege every role has by default.
+  probeWrite: 'CREATE TEMP TABLE qnwis_chatops_write_probe (at timestamptz) ON COMMIT DROP',
+
+  begin: 'BEGIN',
+  commit: 'COMMIT',
+  rollback: 'ROLLBACK',
+  setLocalStatementTimeout: "SELECT set_config('statement_timeout', $1::text, true)",
+  promote: 'SELECT pg_promote(true, $1::int) AS promoted',
+} as const;
+
+type SqlName = keyof typeof SQL;
+
+const CONNECTION_ERRNOS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+]);
+const CONNECTION_MESSAGES = [
+  'timeout expired',
+  'Connection terminated',
+  'timeout exceeded when trying to connect',
+  'Client has encountered a connection error',
+];
+
+/**
+ * Maps anything pg throws to one of the typed database errors. Exported for the unit tests and for
+ * callers that use pg directly (the store).
+ */
+export function classifyPgError(
+  err: unknown,
+  host: string,
+  timeouts: { statementMs: number; clientMs: number },
+): QnwisError {
+  const e = err as { code?: unknown; message?: unknown };
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  const code = typeof e?.code === 'string' ? e.code : undefined;
+  if (message === 'Query read timeout')
+    return new DatabaseTimeoutError(host, timeouts.clientMs, 'client', { cause: err });
+  if (code === '57014' && message.includes('statement timeout')) {
+    return new DatabaseTimeoutError(host, timeouts.statementMs, 'statement', { cause: err });
+  }
+  if (code === '25006') return new DatabaseReadOnlyError(host, { cause: err });
+  if (
+    code !== undefined &&
+    (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03')
+  ) {
+    return new DatabaseUnreachableError(host, `${message} (SQLSTATE ${code})`, { cause: err });
+  }
+  if (
+    (code !== undefined && CONNECTION_ERRNOS.has(code)) ||
+    CONNECTION_MESSAGES.some((m) => message.includes(m))
+  ) {
+    return new DatabaseUnreachableError(
+      host,
+      code && !message.includes(code) ? `${message} (${code})` : message,
+      {
+        cause: err,
+      },
+    );
+  }
+  const sqlState = code !== undefined && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+  return new DatabaseError(host, message, sqlState, { cause: err });
+}
+
+/** The QNWIS database on every database host of the fleet. */
+export class FleetDatabase {
+  private readonly pools = new Map<string, pg.Pool>();
+  private readonly db: FleetDatabaseOptions['database'];
+  private readonly password: string | undefined;
+  private readonly statementTimeoutMs: number;
+  private readonly queryTimeoutMs: number;
+  private readonly connectTimeoutMs: number;
+  private readonly maxConnections: number;
+  private readonly idleTimeoutMs: number;
+  private readonly log: Logger;
+  private closed = false;
+
+  constructor(opts: FleetDatabaseOptions) {
+    this.db = opts.database;
+    this.password = opts.password;
+    this.statementTimeoutMs = positive(opts.statementTimeoutMs ?? 5_000, 'statementTimeoutMs');
+    this.queryTimeoutMs = positive(opts.queryTimeoutMs ?? this.statementTimeoutMs + 2_000, 'queryTimeoutMs');
+    this.connectTimeoutMs = positive(opts.connectTimeoutMs ?? 3_000, 'connectTimeoutMs');
+    this.maxConnections = positive(opts.maxConnectionsPerHost ?? 2, 'maxConnectionsPerHost');
+    this.idleTimeoutMs = positive(opts.idleTimeoutMs ?? 30_000, 'idleTimeoutMs');
+    this.log = (opts.logger ?? silentLogger).child({ component: 'db' });
+  }
+
+  /** Runbook "Check connection count", for `inventory.database.name`, to compare with the app's pool size. */
+  async connectionCount(host: Host): Promise<ConnectionCount> {
+    const [row] = await this.query<{
+      total: number;
+      active: number;
+      idle: number;
+      idle_in_transaction: number;
+      max_connections: number;
+    }>(host, 'connectionCount', [this.db.name]);
+    if (!row) throw new DatabaseError(host.name, 'connection count returned no row', undefined);
+    return {
+      database: this.db.name,
+      total: row.total,
+      active: row.active,
+      idle: row.idle,
+      idleInTransaction: row.idle_in_transaction,
+      maxConnections: row.max_connections,
+      appPoolSize: this.db.appPoolSize,
+    };
+  }
+
+  /**
+   * Runbook Scenario 2, step 1: statements running for at least `olderThanMs` (default 5000), oldest
+   * first, in every database of the host, without the bot's own backend.
+   */
+  async activeQueries(
+    host: Host,
+    opts: { olderThanMs?: number; limit?: number } = {},
+  ): Promise<ActiveQuery[]> {
+    const olderThanMs = opts.olderThanMs ?? 5_000;
+    const limit = opts.limit ?? 50;
+    if (!Number.isFinite(olderThanMs) || olderThanMs < 0)
+      throw new InvalidArgumentError('olderThanMs must be >= 0');
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+      throw new InvalidArgumentError('limit must be 1..1000');
+    const rows = await this.query<{
+      pid: number;
+      usename: string | null;
+      datname: string | null;
+      application_name: string | null;
+      client_addr: string | null;
+      state: string;
+      wait_event_type: string | null;
+      query: string;
+      age_ms: number;
+      backend_start: string;
+      query_start: string;
+    }>(host, 'activeQueries', [olderThanMs, limit]);
+    return rows.map((r) => ({
+      pid: r.pid,
+      user: r.usename,
+      database: r.datname,
+      applicationName: r.application_name || null,
+      clientAddr: r.client_addr,
+      state: r.state,
+      waitEventType: r.wait_event_type,
+      ageMs: r.age_ms,
+      query: r.query,
+      backendStart: r.backend_start,
+      queryStart: r.query_start,
+    }));
+  }
+
+  /**
+   * Runbook Scenario 2, step 2: pg_terminate_backend(pid). With `expect`, the backend is signalled
+   * only if, in the same statement, it is still the session that started at `backendStart`, running
+   * the statement that started at `queryStart` with text `query` (each given field must match) and
+   * that statement is still active — otherwise `{ terminated: false, reason }`. An approval that
+   * waited minutes must not kill whatever reused the pid or the next query of the same session.
+   * (What remains is the microseconds between the snapshot and the signal inside one statement.)
+   */
+  async terminateBackend(host: Host, pid: number, expect?: TerminateExpectation): Promise<TerminateResult> {
+    if (!Number.isInteger(pid) || pid <= 0 || pid > 2 ** 31 - 1)
+      throw new InvalidArgumentError('pid must be a positive integer');
+    for (const [field, value] of [
+      ['queryStart', expect?.queryStart],
+      ['backendStart', expect?.backendStart],
+    ] as const) {
+      if (value !== undefined && Number.isNaN(Date.parse(value))) {
+        throw new InvalidArgumentError(`expect.${field} is not a timestamp`);
+      }
+    }
+    const checkRunning = expect !== undefined;
+    let rows: {
+      is_self: boolean;
+      same: boolean;
+      running: boolean;
+      state: string | null;
+      query: string | null;
+      query_start: string | null;
+      backend_start: string | null;
+      terminated: boolean | null;
+    }[];
+    try {
+      rows = await this.query(host, 'terminateBackend', [
+        pid,
+        expect?.queryStart ?? null,
+        expect?.backendStart ?? null,
+        expect?.query ?? null,
+        !checkRunning,
+      ]);
+    } catch (err) {
+      // pg_signal_backend may not signal a superuser's backend.
+      if (err instanceof DatabaseError && err.sqlState === '42501')
+        return { terminated: false, pid, reason: 'not_permitted' };
+      throw err;
+    }
+    const row = rows[0];
+    if (!row) return { terminated: false, pid, reason: 'not_found' };
+    const current: BackendSnapshot = {
+      state: row.state,
+      query: row.query,
+      queryStart: row.query_start,
+      backendStart: row.backend_start,
+    };
+    if (row.is_self) return { terminated: false, pid, reason: 'own_backend', current };
+    if (!row.same) return { terminated: false, pid, reason: 'changed', current };
+    if (!row.running) return { terminated: false, pid, reason: 'finished', current };
+    if (row.terminated !== true) return { terminated: false, pid, reason: 'signal_failed', current };
+    this.log.info({ host: host.name, pid }, 'terminated backend');
+    return { terminated: true, pid };
+  }
+
+  /** Runbook "Check replication lag", done right: which side we are on first, then the side's view. */
+  async replicationStatus(host: Host): Promise<ReplicationStatus> {
+    if (await this.isInRecovery(host)) {
+      const [r] = await this.query<{
+        receive_lsn: string | null;
+        replay_lsn: string | null;
+        lag_seconds: number | null;
+        lag_bytes: number | null;
+        replay_paused: boolean;
+        last_replay_at: string | null;
+        wal_receiver_status: string | null;
+        sender_host: string | null;
+        sender_port: number | null;
+      }>(host, 'replicaStatus');
+      if (!r) throw new DatabaseError(host.name, 'replica status returned no row', undefined);
+      return {
+        role: 'replica',
+        receiveLsn: r.receive_lsn,
+        replayLsn: r.replay_lsn,
+        lagSeconds: r.lag_seconds === null ? null : Math.max(0, r.lag_seconds),
+        lagBytes: r.lag_bytes === null ? null : Math.max(0, r.lag_bytes),
+        replayPaused: r.replay_paused,
+        lastReplayAt: r.last_replay_at,
+        walReceiverStatus: r.wal_receiver_status,
+        senderHost: r.sender_host,
+        senderPort: r.sender_port,
+      };
+    }
+    const rows = await this.query<{
+      current_lsn: string;
+      pid: number | null;
+      usename: string | null;
+      application_name: string | null;
+      client_addr: string | null;
+      state: string | null;
+      sync_state: string | null;
+      sent_lsn: string | null;
+      replay_lsn: string | null;
+      replay_lag_seconds: number | null;
+      replay_lag_bytes: number | null;
+    }>(host, 'primaryStatus');
+    const first = rows[0];
+    if (!first) throw new DatabaseError(host.name, 'primary status returned no row', undefined);
+    return {
+      role: 'primary',
+      currentLsn: first.current_lsn,
+      standbys: rows
+        .filter((r): r is typeof r & { pid: number } => r.pid !== null)
+        .map((r) => ({
+          pid: r.pid,
+          user: r.usename,
+          applicationName: r.application_name,
+          clientAddr: r.client_addr,
+          state: r.state,
+          syncState: r.sync_state,
+          sentLsn: r.sent_lsn,
+          replayLsn: r.replay_lsn,
+          replayLagSeconds: r.replay_lag_seconds,
+          replayLagBytes: r.replay_lag_bytes,
+        })),
+    };
+  }
+
+  async isInRecovery(host: Host): Promise<boolean> {
+    const [row] = await this.query<{ in_recovery: boolean }>(host, 'isInRecovery');
+    if (!row) throw new DatabaseError(host.name, 'pg_is_in_recovery() returned no row', undefined);
+    return row.in_recovery;
+  }
+
+  /**
+   * Proves the host accepts writes (after a failover, before repointing the app): creates and drops a
+   * temporary table. Throws `DatabaseReadOnlyError` on a standby.
+   */
+  async probeWrite(host: Host): Promise<{ writable: true; latencyMs: number }> {
+    const started = performance.now();
+    await this.query(host, 'probeWrite');
+    return { writable: true, latencyMs: Math.round(performance.now() - started) };
+  }
+
+  /**
+   * Disaster recovery step 1: `SELECT pg_promote(true, waitSeconds)` on a standby; resolves when
+   * the server has left recovery (promoted) or `waitSeconds` passed (timed_out — it may still
+   * finish). A host that is not in recovery is left alone (`not_in_recovery`), so a repeated
+   * failover job is harmless. The statement timeout is raised for this one transaction only.
+   */
+  async promote(host: Host, opts: { waitSeconds?: number } = {}): Promise<PromoteResult> {
+    const waitSeconds = opts.waitSeconds ?? 60;
+    if (!Number.isInteger(waitSeconds) || waitSeconds < 1 || waitSeconds > 3600) {
+      throw new InvalidArgumentError('waitSeconds must be an integer 1..3600');
+    }
+    if (!(await this.isInRecovery(host))) return { promoted: false, reason: 'not_in_recovery' };
+    const limitMs = waitSeconds * 1000 + 5_000;
+    const started = performance.now();
+    let promoted: boolean;
+    try {
+      promoted = await this.withClient(host, limitMs + 2_000, async (run) => {
+        await run('begin');
+        try {
+          await run('setLocalStatementTimeout', [`${limitMs}ms`]);
+          const rows = await run<{ promoted: boolean }>('promote', [waitSeconds]);
+          await run('commit');
+          return rows[0]?.promoted === true;
+        } catch (err) {
+          await run('rollback').catch(() => {});
+          throw err;
+        }
+      });
+    } catch (err) {
+      // Someone else promoted it between our check and pg_promote: "recovery is not in progress".
+      if (err instanceof DatabaseError && err.sqlState === '55000')
+        return { promoted: false, reason: 'not_in_recovery' };
+      throw err;
+    }
+    if (!promoted) return { promoted: false, reason: 'timed_out' };
+    const tookMs = Math.round(performance.now() - started);
+    this.log.warn({ host: host.name, tookMs }, 'promoted standby to primary');
+    return { promoted: true, tookMs };
+  }
+
+  /** Closes every pool; the adapter cannot be used afterwards. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(pools.map((p) => p.end().catch(() => {})));
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private async query<R extends pg.QueryResultRow>(
+    host: Host,
+    name: SqlName,
+    values: unknown[] = [],
+  ): Promise<R[]> {
+    return this.withClient(host, this.queryTimeoutMs, (run) => run<R>(name, values));
+  }
+
+  /**
+   * Checks out one connection, hands `fn` a runner for named statements, and releases it — destroying
+   * it when a query timed out on our side (the server may still be busy with it) or the socket failed.
+   */
+  private async withClient<T>(
+    host: Host,
+    clientTimeoutMs: number,
+    fn: (run: <R extends pg.QueryResultRow>(name: SqlName, values?: unknown[]) => Promise<R[]>) => Promise<T>,
+  ): Promise<T> {
+    const pool = this.pool(host);
+    const timeouts = { statementMs: this.statementTimeoutMs, clientMs: clientTimeoutMs };
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (err) {
+      throw classifyPgError(err, host.name, timeouts);
+    }
+    let broken: Error | undefined;
+    const run = async <R extends pg.QueryResultRow>(name: SqlName, values: unknown[] = []): Promise<R[]> => {
+      try {
+        // pg honours a per-query `query_timeout` (lib/client.js) that @types/pg does not declare.
+        const config: pg.QueryConfig & { query_timeout: number } = {
+          text: SQL[name],
+          values,
+          query_timeout: clientTimeoutMs,
+        };
+        const res = await client.query<R>(config);
+        return res.rows;
+      } catch (err) {
+        const typed = classifyPgError(err, host.name, timeouts);
+        if (
+          typed instanceof DatabaseUnreachableError ||
+          (typed instanceof DatabaseTimeoutError && typed.phase === 'client')
+        ) {
+          broken = typed;
+        }
+        throw typed;
+      }
+    };
+    try {
+      return await fn(run);
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  private pool(host: Host): pg.Pool {
+    if (this.closed) throw new DatabaseError(host.name, 'the database adapter is closed', undefined);
+    if (!host.roles.includes('db-primary') && !host.roles.includes('db-replica')) {
+      throw new UnknownHostError(host.name, 'is not a database host');
+    }
+    let pool = this.pools.get(host.name);
+    if (pool) return pool;
+    pool = new pg.Pool({
+      host: host.address,
+      port: this.db.port,
+      database: this.db.name,
+      user: this.db.user,
+      password: this.password,
+      application_name: 'qnwis-chatops',
+      statement_timeout: this.statementTimeoutMs,
+      // A transaction left open by a crashed job must not hold locks or a snapshot.
+      idle_in_transaction_session_timeout: Math.max(this.statementTimeoutMs * 2, 10_000),
+      query_timeout: this.queryTimeoutMs,
+      connectionTimeoutMillis: this.connectTimeoutMs,
+      max: this.maxConnections,
+      idleTimeoutMillis: this.idleTimeoutMs,
+      keepAlive: true,
+    });
+    // An idle client whose backend is terminated (or whose server restarts) emits 'error' on the
+    // pool; without a listener that would crash the process (LAB-NOTES). The pool drops the client.
+    pool.on('error', (err) => {
+      this.log.warn(
+        { host: host.name, err: { message: err.message, code: (err as { code?: string }).code } },
+        'idle database connection failed',
+      );
+    });
+    this.pools.set(host.name, pool);
+    return pool;
+  }
+}
+
+function positive(n: number, name: string): number {
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number`);
+  return n;
+}
