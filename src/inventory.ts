@@ -222,7 +222,10 @@ export function parseInventory(text: string, source: string): Inventory {
   if (doc.errors.length > 0) {
     throw new ConfigError(
       `inventory ${source}`,
-      doc.errors.map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0] ?? e.message })),
+      doc.errors.map((e) => ({
+        path: `line ${e.linePos?.[0]?.line ?? '?'}`,
+        message: e.message.split('\n')[0] ?? e.message,
+      })),
     );
   }
   const parsed = inventorySchema.safeParse(doc.toJS());
@@ -238,7 +241,10 @@ export function loadInventory(file: string): Inventory {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     throw new ConfigError(`inventory ${file}`, [
-      { path: 'INVENTORY_PATH', message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? err}` },
+      {
+        path: 'INVENTORY_PATH',
+        message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+      },
     ]);
   }
   return parseInventory(text, file);

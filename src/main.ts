@@ -5,9 +5,9 @@
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
 import {
+  type Config,
   checkInventorySecrets,
   checkStoresSeparateFromFleet,
-  type Config,
   environmentWithDotenv,
   parseConfig,
 } from './config.js';
@@ -33,11 +33,16 @@ export function loadStartup(argv: string[], env: Record<string, string | undefin
   });
   const role = values.role as Role;
   if (!ROLES.includes(role)) {
-    throw new ConfigError('command line', [{ path: '--role', message: `must be one of ${ROLES.join(', ')}` }]);
+    throw new ConfigError('command line', [
+      { path: '--role', message: `must be one of ${ROLES.join(', ')}` },
+    ]);
   }
   const config = parseConfig(env);
   const inventory = loadInventory(config.INVENTORY_PATH);
-  const issues = [...checkStoresSeparateFromFleet(config, inventory), ...checkInventorySecrets(config, inventory)];
+  const issues = [
+    ...checkStoresSeparateFromFleet(config, inventory),
+    ...checkInventorySecrets(config, inventory),
+  ];
   if (issues.length > 0) throw new ConfigError('configuration', issues);
   return { config, inventory, role };
 }
@@ -67,7 +72,9 @@ async function main(): Promise<void> {
     }
     res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'not_found' }));
   });
-  server.listen(config.PORT, config.HOST, () => log.info({ host: config.HOST, port: config.PORT }, 'listening'));
+  server.listen(config.PORT, config.HOST, () =>
+    log.info({ host: config.HOST, port: config.PORT }, 'listening'),
+  );
   const stop = (signal: string) => {
     log.info({ signal }, 'stopping');
     server.close(() => process.exit(0));

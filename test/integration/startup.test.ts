@@ -29,11 +29,19 @@ describe('start-up refuses bad configuration', () => {
     expect(code).toBe(1);
     const lines = stderr.trim().split('\n');
     expect(lines[0]).toContain('configuration is invalid');
-    expect(lines.slice(1).map((l) => l.trim().split(':')[0]).sort()).toEqual(['LOG_LEVEL', 'PORT']);
+    expect(
+      lines
+        .slice(1)
+        .map((l) => l.trim().split(':')[0])
+        .sort(),
+    ).toEqual(['LOG_LEVEL', 'PORT']);
   });
 
   it('never prints a secret it refuses', async () => {
-    const { code, stderr } = await start({ DATABASE_URL: 'mysql://bot:TopSecretPassw0rd@db/state', ...labSecrets });
+    const { code, stderr } = await start({
+      DATABASE_URL: 'mysql://bot:TopSecretPassw0rd@db/state',
+      ...labSecrets,
+    });
     expect(code).toBe(1);
     expect(stderr).toContain('DATABASE_URL');
     expect(stderr).not.toContain('TopSecretPassw0rd');

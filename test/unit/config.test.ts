@@ -72,8 +72,13 @@ describe('the bot stores are kept apart from the fleet', () => {
   });
 
   it('refuses REDIS_URL pointing at the fleet cache', () => {
-    const issues = checkStoresSeparateFromFleet(parseConfig({ REDIS_URL: 'redis://127.0.3.1:6379/5' }), labInventory());
-    expect(issues).toEqual([expect.objectContaining({ path: 'REDIS_URL', message: expect.stringContaining('redis-01') })]);
+    const issues = checkStoresSeparateFromFleet(
+      parseConfig({ REDIS_URL: 'redis://127.0.3.1:6379/5' }),
+      labInventory(),
+    );
+    expect(issues).toEqual([
+      expect.objectContaining({ path: 'REDIS_URL', message: expect.stringContaining('redis-01') }),
+    ]);
   });
 
   it('refuses DATABASE_URL on the QNWIS database server, whatever the database name', () => {
@@ -81,7 +86,9 @@ describe('the bot stores are kept apart from the fleet', () => {
       parseConfig({ DATABASE_URL: 'postgres://bot@127.0.2.2:5432/chatops' }),
       labInventory(),
     );
-    expect(issues).toEqual([expect.objectContaining({ path: 'DATABASE_URL', message: expect.stringContaining('db-replica') })]);
+    expect(issues).toEqual([
+      expect.objectContaining({ path: 'DATABASE_URL', message: expect.stringContaining('db-replica') }),
+    ]);
   });
 
   it('requires the secrets the inventory names', () => {

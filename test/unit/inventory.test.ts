@@ -33,17 +33,25 @@ describe('inventory', () => {
     // Relative paths are resolved against the inventory file, not the working directory.
     expect(app02.ssh).toMatchObject({ port: 2222, user: 'root', keyPath: '/repo/.lab/ssh/id_ed25519' });
     expect(inv.cache.keyPattern).toBe('qnwis:cache:*');
-    expect(serviceUrl(inv.services.get('qnwis')?.healthUrl ?? '', app02)).toBe('http://127.0.1.2:8000/health');
+    expect(serviceUrl(inv.services.get('qnwis')?.healthUrl ?? '', app02)).toBe(
+      'http://127.0.1.2:8000/health',
+    );
   });
 
   it('loads the production example', () => {
-    const inv = parseInventory(readFileSync('config/inventory.example.yaml', 'utf8'), 'config/inventory.example.yaml');
+    const inv = parseInventory(
+      readFileSync('config/inventory.example.yaml', 'utf8'),
+      'config/inventory.example.yaml',
+    );
     expect(inv.hosts.size).toBe(8);
     expect(inv.database.passwordEnv).toBe('QNWIS_DB_PASSWORD');
   });
 
   it('names the exact path of a bad value', () => {
-    const bad = labYaml.replace('app-02: { address: 127.0.1.2, roles: [app] }', 'app-02: { address: 127.0.1.2, roles: [app], ssh: { port: 99999 } }');
+    const bad = labYaml.replace(
+      'app-02: { address: 127.0.1.2, roles: [app] }',
+      'app-02: { address: 127.0.1.2, roles: [app], ssh: { port: 99999 } }',
+    );
     expect(issuesOf(bad)).toEqual([expect.objectContaining({ path: 'hosts.app-02.ssh.port' })]);
   });
 
@@ -51,14 +59,21 @@ describe('inventory', () => {
     const bad = labYaml
       .replace('roles: [db-replica]', 'roles: [database]')
       .replace('app_pool_size: 20', 'app_pool_size: 20\n  pasword_env: X');
-    expect(issuesOf(bad).map((i) => i.path).sort()).toEqual(['database', 'hosts.db-replica.roles.0']);
+    expect(
+      issuesOf(bad)
+        .map((i) => i.path)
+        .sort(),
+    ).toEqual(['database', 'hosts.db-replica.roles.0']);
   });
 
   it('refuses a host whose key is not pinned', () => {
     const bad = labYaml.replace('  known_hosts: ../.lab/ssh/known_hosts\n', '');
     const issues = issuesOf(bad);
     expect(issues).toHaveLength(8);
-    expect(issues[0]).toMatchObject({ path: 'hosts.app-01.ssh.host_key', message: expect.stringContaining('not pinned') });
+    expect(issues[0]).toMatchObject({
+      path: 'hosts.app-01.ssh.host_key',
+      message: expect.stringContaining('not pinned'),
+    });
   });
 
   it('refuses a cache pattern that is not a literal prefix', () => {
@@ -68,9 +83,9 @@ describe('inventory', () => {
   });
 
   it('refuses inline secrets: only env var names are accepted', () => {
-    expect(issuesOf(labYaml.replace('password_env: QNWIS_DB_PASSWORD', 'password_env: s3cr3t-pass'))).toEqual([
-      expect.objectContaining({ path: 'database.password_env' }),
-    ]);
+    expect(issuesOf(labYaml.replace('password_env: QNWIS_DB_PASSWORD', 'password_env: s3cr3t-pass'))).toEqual(
+      [expect.objectContaining({ path: 'database.password_env' })],
+    );
   });
 
   it('reports YAML syntax errors with their line', () => {
