@@ -9,12 +9,15 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
+          sequence: { groupOrder: 0 },
           include: ['test/unit/**/*.test.ts'],
         },
       },
       {
         test: {
           name: 'integration',
+          sequence: { groupOrder: 0 },
+          globalSetup: ['test/support/lab-global-setup.ts'],
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 30_000,
           hookTimeout: 120_000,
@@ -23,6 +26,9 @@ export default defineConfig({
       {
         test: {
           name: 'e2e',
+          // After unit and integration: e2e tests inject faults into the shared lab.
+          sequence: { groupOrder: 1 },
+          globalSetup: ['test/support/lab-global-setup.ts'],
           include: ['test/e2e/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,

@@ -100,7 +100,11 @@ export function tcpReachable(host: string, port: number, timeoutMs = 500): Promi
   });
 }
 
-export async function httpOk(url: string, timeoutMs = 1000, headers: Record<string, string> = {}): Promise<boolean> {
+export async function httpOk(
+  url: string,
+  timeoutMs = 1000,
+  headers: Record<string, string> = {},
+): Promise<boolean> {
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers });
     await res.arrayBuffer();
@@ -111,7 +115,11 @@ export async function httpOk(url: string, timeoutMs = 1000, headers: Record<stri
 }
 
 /** Polls `check` until it is true or `timeoutMs` passes; the error names what we waited for. */
-export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 30_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;

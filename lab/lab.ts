@@ -1,0 +1,788 @@
+/**
+ * The local QNWIS lab: the fleet described by the lab inventory, simulated on loopback with real
+ * processes (one sshd per host, the QNWIS app stand-in, PostgreSQL primary + streaming replica,
+ * Redis primary + replica, nginx, Prometheus, Alertmanager).
+ *
+ * Every process the lab starts is recorded by PID under the lab directory, and only those are
+ * ever stopped. `up` is idempotent: what already runs is left alone.
+ */
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Host, hostsWithRole, type Inventory, loadInventory } from '../src/inventory.js';
+import { startAlertmanager, startPrometheus } from './components/monitoring.js';
+import { writeNginxConfig } from './components/nginx.js';
+import {
+  applySqlFile,
+  bootstrapQnwisDatabase,
+  clusterStatus,
+  createReplica,
+  initPrimary,
+  startCluster,
+  stopCluster,
+} from './components/postgres.js';
+import { ensureClientKey, sshHostStatus, startSshHost, stopSshHost } from './components/sshd.js';
+import { botEnvironment, type LabCredentials, loadOrCreateCredentials } from './credentials.js';
+import { REPORTS_ROLE } from './faults.js';
+import { ensurePrerequisites, PG_BIN } from './prereqs.js';
+import {
+  execFileAsync,
+  httpOk,
+  isAlive,
+  readPidFile,
+  spawnDetached,
+  stopPid,
+  tcpReachable,
+  waitFor,
+} from './process.js';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export const APP_PORT = 8000;
+export const NODE_EXPORTER_PORT = 9100;
+
+export interface LabOptions {
+  /** Lab inventory (LAB_INVENTORY); the lab builds exactly the fleet it describes. */
+  inventoryPath?: string;
+  /** Where the lab keeps state, keys, data and logs (LAB_DIR). */
+  dir?: string;
+  /** Where Alertmanager sends notifications for the bot (LAB_BOT_URL). */
+  botUrl?: string;
+  /** The lab's webhook sink (LAB_SINK_LISTEN). */
+  sinkListen?: string;
+  log?: (line: string) => void;
+}
+
+export interface ComponentStatus {
+  name: string;
+  kind: 'sshd' | 'qnwis' | 'postgres' | 'redis' | 'nginx' | 'prometheus' | 'alertmanager' | 'agent';
+  host?: string;
+  address: string;
+  pid: number | null;
+  healthy: boolean;
+  detail?: string;
+}
+
+export interface LabStatus {
+  dir: string;
+  inventory: string;
+  up: boolean;
+  components: ComponentStatus[];
+  credentials: LabCredentials | null;
+  /** The environment the bot needs to operate this lab. */
+  botEnv: Record<string, string> | null;
+  urls: { prometheus: string; alertmanager: string; loadBalancer: string; sink: string };
+}
+
+function listenOf(url: string | undefined, fallback: string): string {
+  if (!url) return fallback;
+  const u = new URL(url);
+  return `${u.hostname}:${u.port || (u.protocol === 'https:' ? 443 : 80)}`;
+}
+
+export class Lab {
+  readonly inventory: Inventory;
+  readonly dir: string;
+  readonly botUrl: string;
+  readonly sinkListen: string;
+  readonly prometheusListen: string;
+  readonly alertmanagerListen: string;
+  readonly lbListen: string;
+  private readonly log: (line: string) => void;
+
+  constructor(opts: LabOptions = {}) {
+    this.inventory = loadInventory(opts.inventoryPath ?? path.join(REPO_ROOT, 'lab/inventory.yaml'));
+    this.dir = path.resolve(opts.dir ?? path.join(REPO_ROOT, '.lab'));
+    this.botUrl = opts.botUrl ?? 'http://127.0.0.1:3000';
+    this.sinkListen = opts.sinkListen ?? '127.0.0.1:9097';
+    this.prometheusListen = listenOf(this.inventory.monitoring.prometheusUrl, '127.0.0.1:9090');
+    this.alertmanagerListen = listenOf(this.inventory.monitoring.alertmanagerUrl, '127.0.0.1:9093');
+    this.lbListen = listenOf(this.inventory.monitoring.loadBalancerUrl, '127.0.4.1:8080');
+    this.log = opts.log ?? (() => {});
+  }
+
+  // ---- paths -------------------------------------------------------------------------------
+
+  hostDir(name: string): string {
+    return path.join(this.dir, 'hosts', name);
+  }
+  private sshDir(): string {
+    return path.join(this.dir, 'ssh');
+  }
+  private pgDataDir(host: string): string {
+    return path.join(this.hostDir(host), 'pgdata');
+  }
+  private unitFile(host: string, unit: string): string {
+    return path.join(this.hostDir(host), 'units', `${unit}.unit`);
+  }
+  private runFile(host: string, name: string): string {
+    return path.join(this.hostDir(host), 'run', name);
+  }
+
+  private host(role: Parameters<typeof hostsWithRole>[1]): Host {
+    const [h] = hostsWithRole(this.inventory, role);
+    if (!h) throw new Error(`the lab inventory has no host with role ${role}`);
+    return h;
+  }
+  appHosts(): Host[] {
+    return hostsWithRole(this.inventory, 'app');
+  }
+
+  /** Environment every process of a simulated host carries (sshd SetEnv, systemctl, daemons). */
+  hostEnv(host: Host): Record<string, string> {
+    return {
+      QNWIS_LAB_HOST: host.name,
+      QNWIS_LAB_HOST_DIR: this.hostDir(host.name),
+      QNWIS_LAB_ROOT: REPO_ROOT,
+    };
+  }
+
+  private shimPath(): string {
+    return path.join(REPO_ROOT, 'lab/shims');
+  }
+
+  /**
+   * Runs a command as the simulated host would (its systemctl/sudo/journalctl shims first on PATH,
+   * its environment), without SSH: the lab's own control path.
+   */
+  async hostExec(
+    host: Host,
+    argv: string[],
+    timeoutMs = 60_000,
+  ): Promise<{ stdout: string; stderr: string }> {
+    const [command, ...args] = argv;
+    if (!command) throw new Error('hostExec needs a command');
+    return execFileAsync(command, args, {
+      env: {
+        ...this.hostEnv(host),
+        PATH: `${this.shimPath()}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin`,
+        HOME: '/root',
+      },
+      timeout: timeoutMs,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+  }
+
+  // ---- up ----------------------------------------------------------------------------------
+
+  async up(): Promise<LabStatus> {
+    const t0 = Date.now();
+    await ensurePrerequisites(this.log);
+    mkdirSync(this.dir, { recursive: true });
+    const creds = loadOrCreateCredentials(this.dir);
+    await Promise.all([this.upHosts(), this.upDatabase(creds), this.upRedis()]);
+    this.writeUnits(creds);
+    await Promise.all(this.appHosts().map((h) => this.systemctl(h, 'start', 'qnwis')));
+    await this.systemctl(this.host('lb'), 'start', 'nginx');
+    await this.upAgent(creds);
+    await Promise.all([this.upPrometheus(), this.upAlertmanager(creds)]);
+    await this.waitHealthy();
+    this.writeBotEnv(creds);
+    this.log(`lab is up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return this.status();
+  }
+
+  private async upHosts(): Promise<void> {
+    const client = await ensureClientKey(this.sshDir());
+    const lines = await Promise.all(
+      [...this.inventory.hosts.values()].map(async (host) => {
+        const hostDir = this.hostDir(host.name);
+        const binds = [
+          { source: path.join(hostDir, 'root'), target: '/root' },
+          { source: path.join(hostDir, 'log'), target: '/var/log' },
+        ];
+        if (host.roles.includes('db-primary') || host.roles.includes('db-replica')) {
+          mkdirSync(path.join(hostDir, 'backups'), { recursive: true });
+          binds.push({ source: path.join(hostDir, 'backups'), target: this.inventory.database.backupDir });
+        }
+        mkdirSync(path.join(hostDir, 'log/qnwis'), { recursive: true });
+        const started = await startSshHost({
+          name: host.name,
+          address: host.address,
+          port: host.ssh.port,
+          hostDir,
+          authorizedKeys: [client.publicKey],
+          pathPrefix: [this.shimPath()],
+          setEnv: this.hostEnv(host),
+          binds,
+        });
+        return started.knownHostsLine;
+      }),
+    );
+    writeFileSync(path.join(this.sshDir(), 'known_hosts'), `${lines.join('\n')}\n`);
+  }
+
+  private async upDatabase(creds: LabCredentials): Promise<void> {
+    const primary = this.host('db-primary');
+    const replica = this.host('db-replica');
+    const port = this.inventory.database.port;
+    const primaryDir = this.pgDataDir(primary.name);
+    mkdirSync(path.join(this.hostDir(primary.name), 'log/postgresql'), { recursive: true });
+    mkdirSync(path.join(this.hostDir(replica.name), 'log/postgresql'), { recursive: true });
+    await initPrimary({
+      dataDir: primaryDir,
+      address: primary.address,
+      port,
+      socketDir: this.runFile(primary.name, 'pg-socket'),
+      logFile: this.pgLogFile(primary.name),
+      superuserPassword: creds.postgres.superuser,
+      maxConnections: 100,
+    });
+    await startCluster({ dataDir: primaryDir, logFile: this.pgLogFile(primary.name) });
+    const conn = {
+      address: primary.address,
+      port,
+      superuser: 'postgres',
+      password: creds.postgres.superuser,
+    };
+    await bootstrapQnwisDatabase({
+      ...conn,
+      roles: {
+        replicator: { name: 'replicator', password: creds.postgres.replicator },
+        app: { name: 'qnwis', password: creds.postgres.app },
+        ops: { name: this.inventory.database.user, password: creds.postgres.ops },
+      },
+    });
+    await applySqlFile({
+      address: primary.address,
+      port,
+      superuser: 'postgres',
+      password: creds.postgres.superuser,
+      database: this.inventory.database.name,
+      file: path.join(REPO_ROOT, 'lab/sql/qnwis_prod.sql'),
+    });
+    // The role of the long "report" query the slow-query fault runs: not a superuser, so the
+    // bot's ops role (pg_signal_backend) may terminate it as the runbook does.
+    await this.psql(
+      primary,
+      creds,
+      `DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${REPORTS_ROLE}') THEN CREATE ROLE ${REPORTS_ROLE} LOGIN; END IF; END$$;
+       ALTER ROLE ${REPORTS_ROLE} PASSWORD '${creds.postgres.app}';
+       GRANT CONNECT ON DATABASE ${this.inventory.database.name} TO ${REPORTS_ROLE};`,
+    );
+    await this.psql(
+      primary,
+      creds,
+      `GRANT SELECT, UPDATE ON qtr_employment_stats TO ${REPORTS_ROLE}`,
+      this.inventory.database.name,
+    );
+    await createReplica({
+      primary: {
+        address: primary.address,
+        port,
+        user: 'replicator',
+        password: creds.postgres.replicator,
+        socketDir: this.runFile(primary.name, 'pg-socket'),
+      },
+      dataDir: this.pgDataDir(replica.name),
+      address: replica.address,
+      port,
+      socketDir: this.runFile(replica.name, 'pg-socket'),
+      logFile: this.pgLogFile(replica.name),
+    });
+  }
+
+  private pgLogFile(host: string): string {
+    return path.join(this.hostDir(host), 'log/postgresql/postgresql-15-main.log');
+  }
+
+  private async upRedis(): Promise<void> {
+    const [primary, ...replicas] = hostsWithRole(this.inventory, 'redis');
+    if (!primary) return;
+    this.writeRedisUnit(primary, undefined);
+    await this.systemctl(primary, 'start', 'redis');
+    await waitFor(`redis on ${primary.name}`, () => this.redisPing(primary), 15_000);
+    await Promise.all(
+      replicas.map(async (replica) => {
+        this.writeRedisUnit(replica, primary);
+        await this.systemctl(replica, 'start', 'redis');
+        await waitFor(
+          `redis replica ${replica.name} to sync`,
+          async () => (await this.redisInfo(replica, 'replication')).includes('master_link_status:up'),
+          20_000,
+        );
+      }),
+    );
+  }
+
+  async redisCli(host: Host, args: string[]): Promise<string> {
+    const { stdout } = await execFileAsync(
+      '/usr/bin/redis-cli',
+      ['-h', host.address, '-p', String(this.inventory.cache.port), ...args],
+      { timeout: 5000 },
+    );
+    return stdout;
+  }
+  private async redisPing(host: Host): Promise<boolean> {
+    try {
+      return (await this.redisCli(host, ['PING'])).trim() === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+  private async redisInfo(host: Host, section: string): Promise<string> {
+    try {
+      return await this.redisCli(host, ['INFO', section]);
+    } catch {
+      return '';
+    }
+  }
+
+  private writeUnit(host: Host, unit: string, lines: Record<string, string>): void {
+    const file = this.unitFile(host.name, unit);
+    mkdirSync(path.dirname(file), { recursive: true });
+    const body = Object.entries(lines)
+      .map(([k, v]) => `${k}=${shellQuote(v)}`)
+      .join('\n');
+    // Units may carry secrets (database passwords, admin token): root-only.
+    writeFileSync(file, `# Generated by the QNWIS lab.\n${body}\n`, { mode: 0o600 });
+    chmodSync(file, 0o600);
+  }
+
+  private writeRedisUnit(host: Host, primaryOf: Host | undefined): void {
+    const dir = path.join(this.hostDir(host.name), 'redis');
+    mkdirSync(dir, { recursive: true });
+    mkdirSync(path.join(this.hostDir(host.name), 'log/redis'), { recursive: true });
+    const pidFile = this.runFile(host.name, 'redis.pid');
+    mkdirSync(path.dirname(pidFile), { recursive: true });
+    const args = [
+      '/usr/bin/redis-server',
+      '--daemonize yes',
+      `--bind ${host.address}`,
+      `--port ${this.inventory.cache.port}`,
+      "--save ''",
+      '--appendonly no',
+      '--protected-mode no',
+      `--pidfile ${pidFile}`,
+      `--logfile ${path.join(this.hostDir(host.name), 'log/redis/redis-server.log')}`,
+      `--dir ${dir}`,
+      // Without it a replica's first sync waits 5 s (LAB-NOTES).
+      '--repl-diskless-sync-delay 0',
+      ...(primaryOf ? [`--replicaof ${primaryOf.address} ${this.inventory.cache.port}`] : []),
+    ];
+    this.writeUnit(host, 'redis', {
+      DESCRIPTION: 'Advanced key-value store (redis-server)',
+      PIDFILE: pidFile,
+      START: args.join(' '),
+      JOURNAL: path.join(this.hostDir(host.name), 'log/redis/redis-server.log'),
+    });
+  }
+
+  private writeUnits(creds: LabCredentials): void {
+    const primary = this.host('db-primary');
+    const [cache] = hostsWithRole(this.inventory, 'redis');
+    for (const host of this.inventory.hosts.values()) {
+      const hostDir = this.hostDir(host.name);
+      if (host.roles.includes('app')) {
+        const journal = this.runFile(host.name, 'qnwis.journal');
+        const env = {
+          ...this.hostEnv(host),
+          QNWIS_HOST_NAME: host.name,
+          QNWIS_LISTEN: `${host.address}:${APP_PORT}`,
+          QNWIS_DB_URL: `postgres://qnwis:${encodeURIComponent(creds.postgres.app)}@${primary.address}:${this.inventory.database.port}/${this.inventory.database.name}`,
+          QNWIS_REDIS_URL: `redis://${cache?.address ?? '127.0.0.1'}:${this.inventory.cache.port}/${this.inventory.cache.db}`,
+          QNWIS_LOG_DIR: path.join(hostDir, 'log/qnwis'),
+          QNWIS_ADMIN_TOKEN: creds.adminToken,
+          QNWIS_DB_POOL_SIZE: String(this.inventory.database.appPoolSize),
+        };
+        this.writeUnit(host, 'qnwis', {
+          DESCRIPTION: 'QNWIS API (uvicorn)',
+          PIDFILE: this.runFile(host.name, 'qnwis.pid'),
+          JOURNAL: journal,
+          START: [
+            `cd ${shellQuote(REPO_ROOT)} &&`,
+            `${shellQuote(path.join(REPO_ROOT, 'lab/bin/daemonize'))} ${shellQuote(this.runFile(host.name, 'qnwis.pid'))} ${shellQuote(journal)} --`,
+            'env',
+            ...Object.entries(env).map(([k, v]) => shellQuote(`${k}=${v}`)),
+            process.execPath,
+            '--import tsx',
+            'lab/daemons/qnwis-app.ts',
+          ].join(' '),
+        });
+      }
+      if (host.roles.includes('db-primary') || host.roles.includes('db-replica')) {
+        const dataDir = this.pgDataDir(host.name);
+        const pgCtl = path.join(PG_BIN, 'pg_ctl');
+        this.writeUnit(host, 'postgresql', {
+          DESCRIPTION: 'PostgreSQL Cluster 15-main',
+          PIDFILE: path.join(dataDir, 'postmaster.pid'),
+          JOURNAL: this.pgLogFile(host.name),
+          START: `runuser -u postgres -- ${pgCtl} -D ${shellQuote(dataDir)} -l ${shellQuote(this.pgLogFile(host.name))} -w -t 30 start >/dev/null`,
+          STOP: `runuser -u postgres -- ${pgCtl} -D ${shellQuote(dataDir)} -m fast -w stop >/dev/null`,
+          RELOAD: `runuser -u postgres -- ${pgCtl} -D ${shellQuote(dataDir)} reload >/dev/null`,
+        });
+      }
+      if (host.roles.includes('lb')) {
+        const prefix = path.join(hostDir, 'nginx');
+        const conf = writeNginxConfig({
+          prefix,
+          logDir: path.join(hostDir, 'log'),
+          listen: this.lbListen,
+          upstreams: this.appHosts(),
+          appPort: APP_PORT,
+        });
+        this.writeUnit(host, 'nginx', {
+          DESCRIPTION: 'A high performance web server and a reverse proxy server',
+          PIDFILE: path.join(prefix, 'nginx.pid'),
+          JOURNAL: path.join(hostDir, 'log/nginx/error.log'),
+          START: `/usr/sbin/nginx -c ${shellQuote(conf)} -p ${shellQuote(prefix)}`,
+          STOP: `/usr/sbin/nginx -c ${shellQuote(conf)} -p ${shellQuote(prefix)} -s quit`,
+          RELOAD: `/usr/sbin/nginx -t -q -c ${shellQuote(conf)} -p ${shellQuote(prefix)} && kill -HUP "$(cat ${shellQuote(path.join(prefix, 'nginx.pid'))})"`,
+        });
+      }
+    }
+  }
+
+  async systemctl(host: Host, verb: string, unit: string): Promise<string> {
+    try {
+      const { stdout } = await this.hostExec(host, ['systemctl', verb, unit]);
+      return stdout;
+    } catch (err) {
+      const e = err as { stderr?: string; message: string };
+      throw new Error(`${host.name}: systemctl ${verb} ${unit} failed: ${(e.stderr ?? e.message).trim()}`);
+    }
+  }
+
+  private agentFiles() {
+    const dir = path.join(this.dir, 'agent');
+    return { pidFile: path.join(dir, 'agent.pid'), logFile: path.join(dir, 'agent.log') };
+  }
+
+  private async upAgent(creds: LabCredentials): Promise<void> {
+    const files = this.agentFiles();
+    if (!isAlive(readPidFile(files.pidFile))) {
+      spawnDetached(process.execPath, ['--import', 'tsx', 'lab/daemons/agent.ts'], {
+        ...files,
+        cwd: REPO_ROOT,
+        env: {
+          PATH: process.env.PATH,
+          LAB_INVENTORY: this.inventory.source,
+          LAB_SINK_LISTEN: this.sinkListen,
+          LAB_NODE_EXPORTER_PORT: String(NODE_EXPORTER_PORT),
+          LAB_WEBHOOK_TOKEN: creds.webhookToken,
+        },
+      });
+    }
+    await waitFor('the lab agent (webhook sink)', () => httpOk(`http://${this.sinkListen}/health`), 20_000);
+  }
+
+  private async upPrometheus(): Promise<void> {
+    const dir = path.join(this.dir, 'prometheus');
+    if (isAlive(readPidFile(path.join(dir, 'prometheus.pid')))) return;
+    await startPrometheus({
+      dir,
+      listen: this.prometheusListen,
+      rulesFile: path.join(REPO_ROOT, 'lab/prometheus/rules.yml'),
+      alertmanager: this.alertmanagerListen,
+      appHosts: this.appHosts(),
+      appPort: APP_PORT,
+      nodeExporterPort: NODE_EXPORTER_PORT,
+    });
+  }
+
+  private async upAlertmanager(creds: LabCredentials): Promise<void> {
+    const dir = path.join(this.dir, 'alertmanager');
+    if (isAlive(readPidFile(path.join(dir, 'alertmanager.pid')))) return;
+    await startAlertmanager({
+      dir,
+      listen: this.alertmanagerListen,
+      botWebhookUrl: `${this.botUrl}/webhooks/alertmanager`,
+      sinkWebhookUrl: `http://${this.sinkListen}/webhooks/alertmanager`,
+      webhookToken: creds.webhookToken,
+    });
+  }
+
+  private async waitHealthy(): Promise<void> {
+    await waitFor(
+      'every lab component to be healthy',
+      async () => (await this.status()).components.every((c) => c.healthy),
+      45_000,
+    ).catch(async (err: Error) => {
+      const sick = (await this.status()).components
+        .filter((c) => !c.healthy)
+        .map((c) => `${c.name} (${c.detail ?? 'down'})`);
+      throw new Error(`${err.message}: not healthy: ${sick.join(', ')}`);
+    });
+    // Targets are applied a few seconds after Prometheus starts; alerts are meaningless before.
+    await waitFor('Prometheus to scrape every app host', () => this.prometheusTargetsUp(), 30_000);
+  }
+
+  async prometheusTargetsUp(): Promise<boolean> {
+    try {
+      const res = await fetch(`http://${this.prometheusListen}/api/v1/targets?state=active`, {
+        signal: AbortSignal.timeout(2000),
+      });
+      const body = (await res.json()) as {
+        data: { activeTargets: { health: string; labels: { job: string } }[] };
+      };
+      const targets = body.data.activeTargets.filter(
+        (t) => t.labels.job === 'qnwis' || t.labels.job === 'node',
+      );
+      return targets.length === this.appHosts().length * 2 && targets.every((t) => t.health === 'up');
+    } catch {
+      return false;
+    }
+  }
+
+  private writeBotEnv(creds: LabCredentials): void {
+    const env = botEnvironment(creds, this.inventory.source);
+    const text = Object.entries(env)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n');
+    writeFileSync(
+      path.join(this.dir, 'lab.env'),
+      `# The bot's environment for this lab (generated).\n${text}\n`,
+      {
+        mode: 0o600,
+      },
+    );
+  }
+
+  // ---- down --------------------------------------------------------------------------------
+
+  async down(): Promise<void> {
+    const stopIfUnit = async (host: Host, unit: string) => {
+      if (existsSync(this.unitFile(host.name, unit)))
+        await this.systemctl(host, 'stop', unit).catch((e: Error) => this.log(e.message));
+    };
+    await Promise.all([
+      stopPid(readPidFile(path.join(this.dir, 'alertmanager/alertmanager.pid'))),
+      stopPid(readPidFile(path.join(this.dir, 'prometheus/prometheus.pid'))),
+      stopPid(readPidFile(this.agentFiles().pidFile)),
+    ]);
+    await stopIfUnit(this.host('lb'), 'nginx');
+    await Promise.all(this.appHosts().map((h) => stopIfUnit(h, 'qnwis')));
+    // Memory hogs and other fault processes the lab started on hosts.
+    for (const host of this.inventory.hosts.values())
+      await stopPid(readPidFile(this.runFile(host.name, 'fault.pid')));
+    const redis = hostsWithRole(this.inventory, 'redis');
+    await Promise.all(redis.slice(1).map((h) => stopIfUnit(h, 'redis')));
+    if (redis[0]) await stopIfUnit(redis[0], 'redis');
+    for (const role of ['db-replica', 'db-primary'] as const) {
+      for (const h of hostsWithRole(this.inventory, role)) {
+        if (existsSync(this.pgDataDir(h.name)))
+          await stopCluster({ dataDir: this.pgDataDir(h.name), mode: 'fast' });
+      }
+    }
+    await Promise.all([...this.inventory.hosts.values()].map((h) => stopSshHost(this.hostDir(h.name))));
+  }
+
+  /** Removes the lab directory entirely (data, keys, credentials). The lab must be down. */
+  async destroy(): Promise<void> {
+    await this.down();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  // ---- status ------------------------------------------------------------------------------
+
+  async status(): Promise<LabStatus> {
+    const components: ComponentStatus[] = [];
+    const checks: Promise<void>[] = [];
+    const add = (c: Omit<ComponentStatus, 'healthy'>, healthy: () => Promise<boolean | string>) => {
+      const entry: ComponentStatus = { ...c, healthy: false };
+      components.push(entry);
+      checks.push(
+        (async () => {
+          if (!isAlive(c.pid ?? undefined)) {
+            entry.pid = null;
+            entry.detail = 'not running';
+            return;
+          }
+          const result = await healthy().catch((e: Error) => e.message);
+          entry.healthy = result === true;
+          if (typeof result === 'string') entry.detail = result;
+          else if (!result) entry.detail = 'running but not answering';
+        })(),
+      );
+    };
+    const creds = existsSync(path.join(this.dir, 'credentials.json'))
+      ? loadOrCreateCredentials(this.dir)
+      : null;
+
+    for (const host of this.inventory.hosts.values()) {
+      const ssh = await sshHostStatus(this.hostDir(host.name));
+      add(
+        {
+          name: `sshd:${host.name}`,
+          kind: 'sshd',
+          host: host.name,
+          address: `${host.address}:${host.ssh.port}`,
+          pid: ssh.pid ?? null,
+        },
+        () => tcpReachable(host.address, host.ssh.port),
+      );
+    }
+    for (const host of this.appHosts()) {
+      add(
+        {
+          name: `qnwis:${host.name}`,
+          kind: 'qnwis',
+          host: host.name,
+          address: `${host.address}:${APP_PORT}`,
+          pid: readPidFile(this.runFile(host.name, 'qnwis.pid')) ?? null,
+        },
+        () => httpOk(`http://${host.address}:${APP_PORT}/health`),
+      );
+    }
+    for (const host of [
+      ...hostsWithRole(this.inventory, 'db-primary'),
+      ...hostsWithRole(this.inventory, 'db-replica'),
+    ]) {
+      const st = existsSync(this.pgDataDir(host.name)) ? clusterStatus(this.pgDataDir(host.name)) : undefined;
+      const isReplica = host.roles.includes('db-replica');
+      add(
+        {
+          name: `postgres:${host.name}`,
+          kind: 'postgres',
+          host: host.name,
+          address: `${host.address}:${this.inventory.database.port}`,
+          pid: st?.pid ?? null,
+        },
+        async () => {
+          const ok = await this.pgIsReady(host);
+          if (!ok) return 'not accepting connections';
+          if (!isReplica || !creds) return true;
+          const streaming = await this.pgReplicaStreaming(host, creds);
+          return streaming || 'replica is not streaming';
+        },
+      );
+    }
+    for (const host of hostsWithRole(this.inventory, 'redis')) {
+      add(
+        {
+          name: `redis:${host.name}`,
+          kind: 'redis',
+          host: host.name,
+          address: `${host.address}:${this.inventory.cache.port}`,
+          pid: readPidFile(this.runFile(host.name, 'redis.pid')) ?? null,
+        },
+        () => this.redisPing(host),
+      );
+    }
+    for (const host of hostsWithRole(this.inventory, 'lb')) {
+      add(
+        {
+          name: `nginx:${host.name}`,
+          kind: 'nginx',
+          host: host.name,
+          address: this.lbListen,
+          pid: readPidFile(path.join(this.hostDir(host.name), 'nginx/nginx.pid')) ?? null,
+        },
+        () => httpOk(`http://${this.lbListen}/health`),
+      );
+    }
+    add(
+      {
+        name: 'prometheus',
+        kind: 'prometheus',
+        address: this.prometheusListen,
+        pid: readPidFile(path.join(this.dir, 'prometheus/prometheus.pid')) ?? null,
+      },
+      () => httpOk(`http://${this.prometheusListen}/-/ready`),
+    );
+    add(
+      {
+        name: 'alertmanager',
+        kind: 'alertmanager',
+        address: this.alertmanagerListen,
+        pid: readPidFile(path.join(this.dir, 'alertmanager/alertmanager.pid')) ?? null,
+      },
+      () => httpOk(`http://${this.alertmanagerListen}/-/ready`),
+    );
+    add(
+      {
+        name: 'agent',
+        kind: 'agent',
+        address: this.sinkListen,
+        pid: readPidFile(this.agentFiles().pidFile) ?? null,
+      },
+      () => httpOk(`http://${this.sinkListen}/health`),
+    );
+    await Promise.all(checks);
+    return {
+      dir: this.dir,
+      inventory: this.inventory.source,
+      up: components.every((c) => c.healthy),
+      components,
+      credentials: creds,
+      botEnv: creds ? botEnvironment(creds, this.inventory.source) : null,
+      urls: {
+        prometheus: `http://${this.prometheusListen}`,
+        alertmanager: `http://${this.alertmanagerListen}`,
+        loadBalancer: `http://${this.lbListen}`,
+        sink: `http://${this.sinkListen}`,
+      },
+    };
+  }
+
+  private async pgIsReady(host: Host): Promise<boolean> {
+    try {
+      await execFileAsync(
+        path.join(PG_BIN, 'pg_isready'),
+        ['-q', '-h', host.address, '-p', String(this.inventory.database.port), '-t', '1'],
+        { timeout: 3000 },
+      );
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async psql(host: Host, creds: LabCredentials, sql: string, database = 'postgres'): Promise<string> {
+    const { stdout } = await execFileAsync(
+      '/usr/bin/psql',
+      [
+        '-X',
+        '-A',
+        '-t',
+        '-v',
+        'ON_ERROR_STOP=1',
+        '-h',
+        host.address,
+        '-p',
+        String(this.inventory.database.port),
+        '-U',
+        'postgres',
+        '-d',
+        database,
+        '-c',
+        sql,
+      ],
+      {
+        env: { ...process.env, PGPASSWORD: creds.postgres.superuser, PGCONNECT_TIMEOUT: '3' },
+        timeout: 10_000,
+      },
+    );
+    return stdout.trim();
+  }
+
+  private async pgReplicaStreaming(replica: Host, creds: LabCredentials): Promise<boolean> {
+    try {
+      return (await this.psql(replica, creds, 'SELECT status FROM pg_stat_wal_receiver')) === 'streaming';
+    } catch {
+      return false;
+    }
+  }
+
+  /** Follows the lab's logs until the returned function is called. */
+  follow(write: (line: string) => void): () => void {
+    const files = [
+      ...this.appHosts().map((h) => path.join(this.hostDir(h.name), 'log/qnwis/error.log')),
+      ...this.appHosts().map((h) => this.runFile(h.name, 'qnwis.journal')),
+      path.join(this.dir, 'alertmanager/alertmanager.log'),
+    ].filter((f) => existsSync(f));
+    const tail = spawn('tail', ['-n', '0', '-F', ...files], { stdio: ['ignore', 'pipe', 'ignore'] });
+    tail.stdout.setEncoding('utf8');
+    tail.stdout.on('data', (chunk: string) => {
+      for (const line of chunk.split('\n')) if (line) write(line);
+    });
+    return () => tail.kill();
+  }
+}
+
+/** Single-quote for the shims' `eval` (unit files are shell). */
+export function shellQuote(value: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(value)) return value;
+  return `'${value.replaceAll("'", `'"'"'`)}'`;
+}

@@ -1,0 +1,117 @@
+/**
+ * Each of the runbook's six alerts fires for real through Prometheus → Alertmanager when its fault
+ * breaks the lab, and resolves when the fault is healed. The assertions are on the webhook payloads
+ * Alertmanager actually delivered (recorded by the lab's sink, which receives exactly what the bot
+ * receives).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FaultName, Faults } from '../../lab/faults.js';
+import { type AlertmanagerAlert, lab, labCredentials, type Received, WebhookSink } from '../support/lab.js';
+
+const sink = new WebhookSink();
+const faults = new Faults(lab);
+const FIRE_WITHIN_MS = 60_000;
+const RESOLVE_WITHIN_MS = 60_000;
+
+interface Case {
+  fault: FaultName;
+  host?: string;
+  alert: string;
+  severity: 'critical' | 'warning';
+  /** The `host` label the alert must carry (absent for fleet-wide alerts). */
+  alertHost?: string;
+}
+
+const CASES: Case[] = [
+  { fault: 'error-rate', host: 'app-01', alert: 'HighErrorRate', severity: 'critical', alertHost: 'app-01' },
+  { fault: 'down', host: 'app-02', alert: 'ServiceDown', severity: 'critical', alertHost: 'app-02' },
+  { fault: 'db-down', alert: 'DatabaseDown', severity: 'critical', alertHost: 'app-01' },
+  { fault: 'slow-query', alert: 'QueryLatencyHigh', severity: 'warning' },
+  { fault: 'cache-miss', alert: 'LowCacheHitRate', severity: 'warning', alertHost: 'app-01' },
+  { fault: 'memory', host: 'app-03', alert: 'HighMemoryUsage', severity: 'warning', alertHost: 'app-03' },
+];
+
+let webhookToken = '';
+
+beforeAll(async () => {
+  webhookToken = (await labCredentials()).webhookToken;
+  await faults.heal();
+  // Wait until none of the runbook alerts is still firing from an earlier run.
+  await waitUntilQuiet();
+});
+
+afterAll(async () => {
+  await faults.heal();
+});
+
+const matches = (c: Case, status: 'firing' | 'resolved') => (a: AlertmanagerAlert) =>
+  a.labels.alertname === c.alert && a.status === status && (!c.alertHost || a.labels.host === c.alertHost);
+
+describe('the runbook alerts fire and resolve through Prometheus and Alertmanager', () => {
+  it('delivers the Watchdog heartbeat with the webhook bearer token', async () => {
+    const hit = await sink.waitFor((r) => r.body.alerts.some((a) => a.labels.alertname === 'Watchdog'), {
+      after: 0,
+      timeoutMs: 30_000,
+    });
+    expect(hit.authorized).toBe(true);
+    expect(hit.headers['user-agent']).toMatch(/^Alertmanager\//);
+  });
+
+  for (const c of CASES) {
+    it(`${c.fault} makes ${c.alert} fire, heal resolves it`, async () => {
+      const before = await sink.lastSeq();
+      await faults.inject(c.fault, c.host);
+
+      const firing = await sink.waitFor((r) => r.body.alerts.some(matches(c, 'firing')), {
+        after: before,
+        timeoutMs: FIRE_WITHIN_MS,
+      });
+      assertWebhookShape(firing);
+      const alert = firing.body.alerts.find(matches(c, 'firing'));
+      expect(alert).toBeDefined();
+      if (!alert) return;
+      expect(firing.body.groupLabels).toEqual({ alertname: c.alert });
+      expect(alert.labels.severity).toBe(c.severity);
+      expect(alert.annotations.summary).toBeTruthy();
+      expect(alert.annotations.runbook).toBeTruthy();
+      // While firing, Alertmanager sends the zero time as endsAt.
+      expect(alert.endsAt).toBe('0001-01-01T00:00:00Z');
+      expect(alert.generatorURL).toContain('/graph?g0.expr=');
+
+      const afterFiring = firing.seq;
+      await faults.heal(c.fault);
+      const resolved = await sink.waitFor(
+        (r) => r.body.alerts.some((a) => a.fingerprint === alert.fingerprint && a.status === 'resolved'),
+        { after: afterFiring, timeoutMs: RESOLVE_WITHIN_MS },
+      );
+      assertWebhookShape(resolved);
+      const done = resolved.body.alerts.find((a) => a.fingerprint === alert.fingerprint);
+      expect(done?.startsAt).toBe(alert.startsAt);
+      expect(Date.parse(done?.endsAt ?? '')).toBeGreaterThan(Date.parse(alert.startsAt));
+    });
+  }
+});
+
+function assertWebhookShape(r: Received): void {
+  expect(r.authorized).toBe(true);
+  expect(r.headers['content-type']).toBe('application/json');
+  expect(r.body).toMatchObject({ version: '4', receiver: 'lab-sink' });
+  expect(r.body.groupKey).toMatch(/alertname=/);
+  expect(r.body.externalURL).toMatch(/^http:\/\/127\.0\.0\.1:9093/);
+  for (const a of r.body.alerts) expect(a.fingerprint).toMatch(/^[0-9a-f]{16}$/);
+  expect(webhookToken.length).toBeGreaterThan(16);
+}
+
+async function waitUntilQuiet(): Promise<void> {
+  const names = new Set(CASES.map((c) => c.alert));
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const res = await fetch(
+      `${(await lab.status()).urls.alertmanager}/api/v2/alerts?active=true&silenced=false`,
+    );
+    const active = (await res.json()) as { labels: Record<string, string> }[];
+    if (!active.some((a) => names.has(a.labels.alertname ?? ''))) return;
+    if (Date.now() > deadline) throw new Error('runbook alerts still active 90 s after healing the lab');
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
