@@ -11,7 +11,12 @@ import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Host, hostsWithRole, type Inventory, loadInventory } from '../src/inventory.js';
-import { startAlertmanager, startPrometheus } from './components/monitoring.js';
+import {
+  reloadAlertmanager,
+  reloadPrometheus,
+  startAlertmanager,
+  startPrometheus,
+} from './components/monitoring.js';
 import { writeNginxConfig } from './components/nginx.js';
 import {
   applySqlFile,
@@ -469,8 +474,8 @@ export class Lab {
 
   private async upPrometheus(): Promise<void> {
     const dir = path.join(this.dir, 'prometheus');
-    if (isAlive(readPidFile(path.join(dir, 'prometheus.pid')))) return;
-    await startPrometheus({
+    const running = isAlive(readPidFile(path.join(dir, 'prometheus.pid')));
+    await (running ? reloadPrometheus : startPrometheus)({
       dir,
       listen: this.prometheusListen,
       rulesFile: path.join(REPO_ROOT, 'lab/prometheus/rules.yml'),
@@ -483,8 +488,8 @@ export class Lab {
 
   private async upAlertmanager(creds: LabCredentials): Promise<void> {
     const dir = path.join(this.dir, 'alertmanager');
-    if (isAlive(readPidFile(path.join(dir, 'alertmanager.pid')))) return;
-    await startAlertmanager({
+    const running = isAlive(readPidFile(path.join(dir, 'alertmanager.pid')));
+    await (running ? reloadAlertmanager : startAlertmanager)({
       dir,
       listen: this.alertmanagerListen,
       botWebhookUrl: `${this.botUrl}/webhooks/alertmanager`,

@@ -33,10 +33,29 @@ export function prometheusConfig(opts: PrometheusOptions): string {
   });
 }
 
-export async function startPrometheus(opts: PrometheusOptions): Promise<number> {
+function writePrometheusConfig(opts: PrometheusOptions): string {
   mkdirSync(path.join(opts.dir, 'data'), { recursive: true });
   const configFile = path.join(opts.dir, 'prometheus.yml');
   writeFileSync(configFile, prometheusConfig(opts));
+  return configFile;
+}
+
+/** Rewrites the config of a running server and asks it to reload (both enable /-/reload). */
+async function reload(listen: string, what: string): Promise<void> {
+  const res = await fetch(`http://${listen}/-/reload`, {
+    method: 'POST',
+    signal: AbortSignal.timeout(10_000),
+  });
+  if (!res.ok) throw new Error(`${what} refused its new configuration: ${res.status} ${await res.text()}`);
+}
+
+export async function reloadPrometheus(opts: PrometheusOptions): Promise<void> {
+  writePrometheusConfig(opts);
+  await reload(opts.listen, 'Prometheus');
+}
+
+export async function startPrometheus(opts: PrometheusOptions): Promise<number> {
+  const configFile = writePrometheusConfig(opts);
   const pid = spawnDetached(
     '/usr/bin/prometheus',
     [
@@ -78,7 +97,14 @@ export function alertmanagerConfig(opts: AlertmanagerOptions): string {
       repeat_interval: '1h',
       routes: [
         // The lab's sink records every notification, then the bot gets the same one.
-        { receiver: 'lab-sink', continue: true },
+        {
+          receiver: 'lab-sink',
+          continue: true,
+          routes: [{ matchers: ['alertname="Watchdog"'], repeat_interval: '1m' }],
+        },
+        // The Watchdog is a heartbeat (dead man's switch): repeated every minute so its absence
+        // means the alerting pipeline is broken.
+        { receiver: 'qnwis-chatops', matchers: ['alertname="Watchdog"'], repeat_interval: '1m' },
         { receiver: 'qnwis-chatops' },
       ],
     },
@@ -89,10 +115,20 @@ export function alertmanagerConfig(opts: AlertmanagerOptions): string {
   });
 }
 
-export async function startAlertmanager(opts: AlertmanagerOptions): Promise<number> {
+function writeAlertmanagerConfig(opts: AlertmanagerOptions): string {
   mkdirSync(path.join(opts.dir, 'data'), { recursive: true });
   const configFile = path.join(opts.dir, 'alertmanager.yml');
   writeFileSync(configFile, alertmanagerConfig(opts), { mode: 0o600 });
+  return configFile;
+}
+
+export async function reloadAlertmanager(opts: AlertmanagerOptions): Promise<void> {
+  writeAlertmanagerConfig(opts);
+  await reload(opts.listen, 'Alertmanager');
+}
+
+export async function startAlertmanager(opts: AlertmanagerOptions): Promise<number> {
+  const configFile = writeAlertmanagerConfig(opts);
   const pid = spawnDetached(
     '/usr/bin/prometheus-alertmanager',
     [

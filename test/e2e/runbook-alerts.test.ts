@@ -49,9 +49,10 @@ const matches = (c: Case, status: 'firing' | 'resolved') => (a: AlertmanagerAler
 
 describe('the runbook alerts fire and resolve through Prometheus and Alertmanager', () => {
   it('delivers the Watchdog heartbeat with the webhook bearer token', async () => {
+    // The heartbeat repeats every minute (lab/components/monitoring.ts).
     const hit = await sink.waitFor((r) => r.body.alerts.some((a) => a.labels.alertname === 'Watchdog'), {
       after: 0,
-      timeoutMs: 30_000,
+      timeoutMs: 75_000,
     });
     expect(hit.authorized).toBe(true);
     expect(hit.headers['user-agent']).toMatch(/^Alertmanager\//);
