@@ -39,6 +39,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { isAlive, readPidFile, tcpReachable } from '../process.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -181,7 +182,7 @@ export async function startSshHost(spec: SshHostSpec): Promise<SshHostHandle> {
       record?.specHash === specHash &&
       record.address === spec.address &&
       record.port === spec.port &&
-      (await acceptsTcp(spec.address, spec.port, 500))
+      (await tcpReachable(spec.address, spec.port, 500))
     ) {
       return handleFor(running);
     }
@@ -202,7 +203,7 @@ export async function startSshHost(spec: SshHostSpec): Promise<SshHostHandle> {
   await writeFile(dirs.record, `${JSON.stringify(record, null, 2)}\n`);
 
   // Refuse to start when someone else already listens there: our readiness probe would lie.
-  if (await acceptsTcp(spec.address, spec.port, 300)) {
+  if (await tcpReachable(spec.address, spec.port, 300)) {
     throw new Error(`cannot start sshd for ${spec.name}: ${spec.address}:${spec.port} is already in use`);
   }
 
@@ -235,8 +236,8 @@ export async function startSshHost(spec: SshHostSpec): Promise<SshHostHandle> {
         `sshd for ${spec.name} exited before listening; ${dirs.sshdLog}:\n${await logTail(dirs.sshdLog)}`,
       );
     }
-    const pidFromFile = await readPidFile(dirs.pidFile);
-    if (pidFromFile === pid && (await acceptsTcp(spec.address, spec.port, 500))) return handleFor(pid);
+    const pidFromFile = readPidFile(dirs.pidFile);
+    if (pidFromFile === pid && (await tcpReachable(spec.address, spec.port, 500))) return handleFor(pid);
     if (Date.now() > deadline) {
       killQuietly(pid, 'SIGKILL');
       throw new Error(
@@ -281,7 +282,7 @@ export async function sshHostStatus(hostDir: string): Promise<SshHostStatus> {
   const record = await readRecord(dirs);
   const pid = await findRunning(dirs);
   const listening =
-    pid !== undefined && record !== undefined && (await acceptsTcp(record.address, record.port, 500));
+    pid !== undefined && record !== undefined && (await tcpReachable(record.address, record.port, 500));
   return {
     running: pid !== undefined,
     pid,
@@ -459,36 +460,16 @@ async function readRecord(dirs: HostPaths): Promise<HostRecord | undefined> {
   }
 }
 
-async function readPidFile(file: string): Promise<number | undefined> {
-  try {
-    const n = Number.parseInt((await readFile(file, 'utf8')).trim(), 10);
-    return Number.isInteger(n) && n > 0 ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The recorded sshd pid, if that process is alive and really is this host's sshd (pids get reused). */
 async function findRunning(dirs: HostPaths): Promise<number | undefined> {
-  const pid = await readPidFile(dirs.pidFile);
-  if (pid === undefined || !isAlive(pid)) return undefined;
+  const pid = readPidFile(dirs.pidFile);
+  if (!isAlive(pid)) return undefined;
   try {
     const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replaceAll('\0', ' ');
     return cmdline.includes('sshd') && cmdline.includes(dirs.config) ? pid : undefined;
   } catch {
     return undefined;
   }
-}
-
-/** Alive and not a zombie: PID 1 here reaps late, so `kill -0` alone reports dead processes as alive. */
-function isAlive(pid: number): boolean {
-  const state = procState(pid);
-  return state !== undefined && state !== 'Z' && state !== 'X';
-}
-
-function procState(pid: number): string | undefined {
-  const text = readProcStat(pid);
-  return text?.slice(text.lastIndexOf(')') + 2).split(' ')[0];
 }
 
 /** Synchronous on purpose: /proc reads never block, and callers poll in tight loops. */
@@ -531,19 +512,6 @@ function killQuietly(pid: number, signal: NodeJS.Signals): void {
   } catch {
     // already gone
   }
-}
-
-function acceptsTcp(host: string, port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
 }
 
 async function logTail(file: string, lines = 20): Promise<string> {
