@@ -342,3 +342,16 @@ export class HttpStatusError extends QnwisError {
     this.bodyExcerpt = bodyExcerpt;
   }
 }
+
+// ---- The bot's own stores ------------------------------------------------------------------
+
+/**
+ * The bot's database or queue cannot take a write right now. Webhook handlers answer 503 so the
+ * sender (Alertmanager, PagerDuty) retries: nothing acknowledged may be lost.
+ */
+export class StoreUnavailableError extends QnwisError {
+  readonly code = 'store_unavailable';
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { ...options, transient: true });
+  }
+}

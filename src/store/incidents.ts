@@ -1,0 +1,539 @@
+/**
+ * Incidents in the bot's PostgreSQL. `recordNotification` is the durable step behind the
+ * Alertmanager webhook: when it returns, the alerts are stored; when it throws, nothing is, and
+ * the webhook answers 503 so Alertmanager retries.
+ *
+ * Concurrency: deliveries of the same group (retries, HA Alertmanagers) serialise on a transaction
+ * advisory lock keyed by the group; the pure `applyNotification` decides what changed.
+ */
+import type pg from 'pg';
+import { StoreUnavailableError } from '../errors.js';
+import type { AlertmanagerAlert, AlertmanagerWebhook } from '../incidents/alertmanager.js';
+import {
+  type AlertState,
+  applyNotification,
+  type IncidentEvent,
+  type IncidentState,
+  type IncidentStatus,
+} from '../incidents/incident.js';
+import type { Router } from '../incidents/routing.js';
+import type { Severity } from '../incidents/runbook.js';
+import type { SeverityPolicy } from '../incidents/severity.js';
+import type { Db } from './db.js';
+
+export interface IncidentRow {
+  id: number;
+  key: string;
+  groupKey: string;
+  alertname: string;
+  severity: Severity;
+  status: IncidentStatus;
+  channel: string;
+  commonLabels: Record<string, string>;
+  externalUrl: string;
+  slackChannelId: string | null;
+  slackTs: string | null;
+  slackPermalink: string | null;
+  slackRenderedHash: string | null;
+  digestId: number | null;
+  threadCursor: number;
+  pdDedupKey: string | null;
+  pdStatus: 'triggered' | 'resolved' | null;
+  pdIncidentId: string | null;
+  pdHtmlUrl: string | null;
+  acknowledgedBy: string | null;
+  acknowledgedAt: Date | null;
+  openedAt: Date;
+  resolvedAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface TimelineEntry {
+  id: number;
+  incidentId: number;
+  at: Date;
+  kind: string;
+  actor: string | null;
+  data: Record<string, unknown>;
+}
+
+export interface RecordContext {
+  router: Router;
+  appHosts: readonly string[];
+  policy?: SeverityPolicy;
+  /** Alerts that are heartbeats (e.g. Watchdog): recorded, never an incident. */
+  heartbeatAlerts: ReadonlySet<string>;
+}
+
+export interface RecordResult {
+  /** Incidents this notification touched, with whether anything visible changed. */
+  incidents: { id: number; changed: boolean; opened: boolean }[];
+  heartbeat: boolean;
+  /** Receipts that were new (not re-sends). */
+  newReceipts: number;
+}
+
+const INCIDENT_COLUMNS = `id, key, group_key, alertname, severity, status, channel, common_labels, external_url,
+  slack_channel_id, slack_ts, slack_permalink, slack_rendered_hash, digest_id, thread_cursor,
+  pd_dedup_key, pd_status, pd_incident_id, pd_html_url, acknowledged_by, acknowledged_at,
+  opened_at, resolved_at, created_at, updated_at`;
+
+function toIncident(r: Record<string, unknown>): IncidentRow {
+  return {
+    id: Number(r.id),
+    key: r.key as string,
+    groupKey: r.group_key as string,
+    alertname: r.alertname as string,
+    severity: r.severity as Severity,
+    status: r.status as IncidentStatus,
+    channel: r.channel as string,
+    commonLabels: r.common_labels as Record<string, string>,
+    externalUrl: r.external_url as string,
+    slackChannelId: (r.slack_channel_id as string | null) ?? null,
+    slackTs: (r.slack_ts as string | null) ?? null,
+    slackPermalink: (r.slack_permalink as string | null) ?? null,
+    slackRenderedHash: (r.slack_rendered_hash as string | null) ?? null,
+    digestId: r.digest_id === null ? null : Number(r.digest_id),
+    threadCursor: Number(r.thread_cursor),
+    pdDedupKey: (r.pd_dedup_key as string | null) ?? null,
+    pdStatus: (r.pd_status as IncidentRow['pdStatus']) ?? null,
+    pdIncidentId: (r.pd_incident_id as string | null) ?? null,
+    pdHtmlUrl: (r.pd_html_url as string | null) ?? null,
+    acknowledgedBy: (r.acknowledged_by as string | null) ?? null,
+    acknowledgedAt: (r.acknowledged_at as Date | null) ?? null,
+    openedAt: r.opened_at as Date,
+    resolvedAt: (r.resolved_at as Date | null) ?? null,
+    createdAt: r.created_at as Date,
+    updatedAt: r.updated_at as Date,
+  };
+}
+
+function toAlertState(r: Record<string, unknown>): AlertState {
+  return {
+    fingerprint: r.fingerprint as string,
+    status: r.status as 'firing' | 'resolved',
+    labels: r.labels as Record<string, string>,
+    annotations: r.annotations as Record<string, string>,
+    startsAt: (r.starts_at as Date).toISOString(),
+    endsAt: r.ends_at ? (r.ends_at as Date).toISOString() : null,
+    generatorURL: r.generator_url as string,
+  };
+}
+
+/** Wraps connection-level failures so the webhook can answer 503 (retry) rather than 500. */
+function unavailable(err: unknown): never {
+  const code = (err as { code?: string }).code ?? '';
+  if (
+    [
+      'ECONNREFUSED',
+      'ECONNRESET',
+      'ETIMEDOUT',
+      '57P01',
+      '57P03',
+      '08006',
+      '08001',
+      '08003',
+      '53300',
+    ].includes(code) ||
+    /timeout|terminat|Connection/i.test((err as Error).message ?? '')
+  ) {
+    throw new StoreUnavailableError(`bot database unavailable: ${(err as Error).message}`, { cause: err });
+  }
+  throw err;
+}
+
+export class IncidentStore {
+  readonly db: Db;
+  constructor(db: Db) {
+    this.db = db;
+  }
+
+  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.db.connect();
+    } catch (err) {
+      return unavailable(err);
+    }
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      return unavailable(err);
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Stores one Alertmanager notification; durable when it resolves. */
+  async recordNotification(
+    payload: AlertmanagerWebhook,
+    ctx: RecordContext,
+    now = new Date(),
+  ): Promise<RecordResult> {
+    const heartbeats = payload.alerts.filter((a) => ctx.heartbeatAlerts.has(a.labels.alertname ?? ''));
+    const alerts = payload.alerts.filter((a) => !ctx.heartbeatAlerts.has(a.labels.alertname ?? ''));
+    return this.tx(async (c) => {
+      for (const a of heartbeats) {
+        await c.query(
+          `INSERT INTO heartbeats (name, last_seen) VALUES ($1, $2)
+           ON CONFLICT (name) DO UPDATE SET last_seen = EXCLUDED.last_seen, deliveries = heartbeats.deliveries + 1`,
+          [a.labels.alertname, now],
+        );
+      }
+      if (alerts.length === 0) return { incidents: [], heartbeat: heartbeats.length > 0, newReceipts: 0 };
+
+      // Alertmanager groups by its own group_by; one notification is one group, but be robust to
+      // receivers that group alerts of several names: one incident per (groupKey, alertname).
+      const byName = new Map<string, AlertmanagerAlert[]>();
+      for (const a of alerts) {
+        const name = a.labels.alertname ?? 'unknown';
+        byName.set(name, [...(byName.get(name) ?? []), a]);
+      }
+      const touched: RecordResult['incidents'] = [];
+      let newReceipts = 0;
+      for (const [alertname, group] of byName) {
+        const groupKey = byName.size === 1 ? payload.groupKey : `${payload.groupKey}/${alertname}`;
+        await c.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [groupKey]);
+
+        // Receipts first: they tell re-sends from news.
+        const fresh: AlertmanagerAlert[] = [];
+        for (const a of group) {
+          const r = await c.query(
+            `INSERT INTO alert_receipts (group_key, fingerprint, starts_at, status, alertname)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (group_key, fingerprint, starts_at, status)
+             DO UPDATE SET last_seen = now(), deliveries = alert_receipts.deliveries + 1
+             RETURNING (xmax = 0) AS inserted`,
+            [groupKey, a.fingerprint, a.startsAt, a.status, alertname],
+          );
+          if (r.rows[0]?.inserted) {
+            fresh.push(a);
+            newReceipts++;
+          }
+        }
+
+        const open = await c.query(
+          `SELECT ${INCIDENT_COLUMNS} FROM incidents WHERE group_key = $1 AND status <> 'resolved' FOR UPDATE`,
+          [groupKey],
+        );
+        const row = open.rows[0] ? toIncident(open.rows[0]) : undefined;
+        if (row) {
+          await c.query('UPDATE incidents SET last_seen = now() WHERE id = $1', [row.id]);
+          await c.query(
+            'UPDATE incident_alerts SET last_seen = now() WHERE incident_id = $1 AND fingerprint = ANY($2)',
+            [row.id, group.map((a) => a.fingerprint)],
+          );
+        }
+        if (fresh.length === 0) {
+          if (row) touched.push({ id: row.id, changed: false, opened: false });
+          continue;
+        }
+        const current = row ? await this.loadState(c, row) : undefined;
+        const transition = applyNotification(current, alertname, fresh, {
+          appHosts: ctx.appHosts,
+          ...(ctx.policy ? { policy: ctx.policy } : {}),
+        });
+        if (!transition) continue; // resolved news about nothing open: kept as receipts only
+
+        let incidentId: number;
+        if (!row) {
+          const idRes = await c.query(`SELECT nextval(pg_get_serial_sequence('incidents', 'id')) AS id`);
+          incidentId = Number(idRes.rows[0]?.id);
+          const labels = byName.size === 1 ? payload.commonLabels : commonLabelsOf(group);
+          const openedAt = new Date(Math.min(...group.map((a) => Date.parse(a.startsAt))));
+          await c.query(
+            `INSERT INTO incidents (id, key, group_key, alertname, severity, status, channel, common_labels,
+               external_url, opened_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+            [
+              incidentId,
+              `QNWIS-${incidentId}`,
+              groupKey,
+              alertname,
+              transition.next.severity,
+              transition.next.status,
+              ctx.router.channelFor({ ...labels, alertname }),
+              JSON.stringify(labels),
+              payload.externalURL,
+              openedAt,
+            ],
+          );
+        } else {
+          incidentId = row.id;
+          await c.query(
+            `UPDATE incidents SET severity = $2, status = $3, updated_at = now(),
+               resolved_at = CASE WHEN $3 = 'resolved' THEN now() ELSE NULL END
+             WHERE id = $1`,
+            [incidentId, transition.next.severity, transition.next.status],
+          );
+        }
+        for (const a of transition.next.alerts.values()) {
+          await c.query(
+            `INSERT INTO incident_alerts (incident_id, fingerprint, status, labels, annotations, starts_at, ends_at, generator_url)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (incident_id, fingerprint) DO UPDATE SET status = EXCLUDED.status, labels = EXCLUDED.labels,
+               annotations = EXCLUDED.annotations, starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at,
+               generator_url = EXCLUDED.generator_url, last_seen = now()`,
+            [
+              incidentId,
+              a.fingerprint,
+              a.status,
+              JSON.stringify(a.labels),
+              JSON.stringify(a.annotations),
+              a.startsAt,
+              a.endsAt,
+              a.generatorURL,
+            ],
+          );
+        }
+        await c.query(
+          `UPDATE alert_receipts SET incident_id = $1 WHERE group_key = $2 AND fingerprint = ANY($3) AND incident_id IS NULL`,
+          [incidentId, groupKey, fresh.map((a) => a.fingerprint)],
+        );
+        for (const e of transition.events) await this.appendEvent(c, incidentId, e, 'alertmanager');
+        touched.push({ id: incidentId, changed: transition.changed || !row, opened: !row });
+      }
+      return { incidents: touched, heartbeat: heartbeats.length > 0, newReceipts };
+    });
+  }
+
+  private async loadState(c: pg.PoolClient, row: IncidentRow): Promise<IncidentState> {
+    const res = await c.query('SELECT * FROM incident_alerts WHERE incident_id = $1', [row.id]);
+    return {
+      status: row.status,
+      severity: row.severity,
+      alerts: new Map(res.rows.map((r) => [r.fingerprint as string, toAlertState(r)])),
+    };
+  }
+
+  private async appendEvent(
+    c: pg.PoolClient | Db,
+    incidentId: number,
+    event: IncidentEvent | { kind: string; [k: string]: unknown },
+    actor: string | null,
+  ): Promise<void> {
+    const { kind, ...data } = event;
+    await c.query('INSERT INTO incident_events (incident_id, kind, actor, data) VALUES ($1, $2, $3, $4)', [
+      incidentId,
+      kind,
+      actor,
+      JSON.stringify(data),
+    ]);
+  }
+
+  async get(id: number): Promise<IncidentRow | undefined> {
+    const res = await this.db.query(`SELECT ${INCIDENT_COLUMNS} FROM incidents WHERE id = $1`, [id]);
+    return res.rows[0] ? toIncident(res.rows[0]) : undefined;
+  }
+
+  async getByPagerDutyId(pdIncidentId: string): Promise<IncidentRow | undefined> {
+    const res = await this.db.query(
+      `SELECT ${INCIDENT_COLUMNS} FROM incidents WHERE pd_incident_id = $1 ORDER BY id DESC LIMIT 1`,
+      [pdIncidentId],
+    );
+    return res.rows[0] ? toIncident(res.rows[0]) : undefined;
+  }
+
+  async getByKey(key: string): Promise<IncidentRow | undefined> {
+    const res = await this.db.query(`SELECT ${INCIDENT_COLUMNS} FROM incidents WHERE key = $1`, [key]);
+    return res.rows[0] ? toIncident(res.rows[0]) : undefined;
+  }
+
+  async alerts(id: number): Promise<AlertState[]> {
+    const res = await this.db.query(
+      'SELECT * FROM incident_alerts WHERE incident_id = $1 ORDER BY starts_at, fingerprint',
+      [id],
+    );
+    return res.rows.map(toAlertState);
+  }
+
+  async timeline(id: number, afterId = 0): Promise<TimelineEntry[]> {
+    const res = await this.db.query(
+      'SELECT id, incident_id, at, kind, actor, data FROM incident_events WHERE incident_id = $1 AND id > $2 ORDER BY id',
+      [id, afterId],
+    );
+    return res.rows.map((r) => ({
+      id: Number(r.id),
+      incidentId: Number(r.incident_id),
+      at: r.at as Date,
+      kind: r.kind as string,
+      actor: (r.actor as string | null) ?? null,
+      data: r.data as Record<string, unknown>,
+    }));
+  }
+
+  async addEvent(
+    id: number,
+    event: { kind: string; [k: string]: unknown },
+    actor: string | null,
+  ): Promise<void> {
+    await this.appendEvent(this.db, id, event, actor);
+  }
+
+  async setSlackMessage(
+    id: number,
+    msg: { channelId: string; ts: string; permalink?: string | null; renderedHash: string },
+  ): Promise<void> {
+    await this.db.query(
+      `UPDATE incidents SET slack_channel_id = $2, slack_ts = $3, slack_permalink = COALESCE($4, slack_permalink),
+         slack_rendered_hash = $5 WHERE id = $1`,
+      [id, msg.channelId, msg.ts, msg.permalink ?? null, msg.renderedHash],
+    );
+  }
+
+  async setRenderedHash(id: number, hash: string): Promise<void> {
+    await this.db.query('UPDATE incidents SET slack_rendered_hash = $2 WHERE id = $1', [id, hash]);
+  }
+
+  async advanceThreadCursor(id: number, eventId: number): Promise<void> {
+    await this.db.query('UPDATE incidents SET thread_cursor = GREATEST(thread_cursor, $2) WHERE id = $1', [
+      id,
+      eventId,
+    ]);
+  }
+
+  async setPagerDuty(
+    id: number,
+    pd: {
+      dedupKey: string;
+      status: 'triggered' | 'resolved';
+      incidentId?: string | null;
+      htmlUrl?: string | null;
+    },
+  ): Promise<void> {
+    await this.db.query(
+      `UPDATE incidents SET pd_dedup_key = $2, pd_status = $3, pd_incident_id = COALESCE($4, pd_incident_id),
+         pd_html_url = COALESCE($5, pd_html_url), updated_at = now() WHERE id = $1`,
+      [id, pd.dedupKey, pd.status, pd.incidentId ?? null, pd.htmlUrl ?? null],
+    );
+  }
+
+  /** Marks the incident acknowledged (if still firing) and records who did it. */
+  async acknowledge(id: number, by: string, source: string): Promise<boolean> {
+    const res = await this.db.query(
+      `UPDATE incidents SET status = 'acknowledged', acknowledged_by = $2, acknowledged_at = now(), updated_at = now()
+       WHERE id = $1 AND status = 'firing' RETURNING id`,
+      [id, by],
+    );
+    await this.appendEvent(this.db, id, { kind: 'acknowledged', by, source }, by);
+    return (res.rowCount ?? 0) > 0;
+  }
+
+  /** Remembers a PagerDuty webhook delivery; false when it was already handled (a retry). */
+  async recordPagerDutyWebhook(
+    webhookId: string,
+    eventId: string,
+    eventType: string,
+    pdIncidentId: string | null,
+  ): Promise<boolean> {
+    try {
+      const res = await this.db.query(
+        `INSERT INTO pagerduty_webhooks (webhook_id, event_id, event_type, pd_incident_id) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (webhook_id) DO NOTHING RETURNING webhook_id`,
+        [webhookId, eventId, eventType, pdIncidentId],
+      );
+      return (res.rowCount ?? 0) > 0;
+    } catch (err) {
+      return unavailable(err);
+    }
+  }
+
+  async lastHeartbeat(name: string): Promise<Date | null> {
+    const res = await this.db.query('SELECT last_seen FROM heartbeats WHERE name = $1', [name]);
+    return (res.rows[0]?.last_seen as Date | undefined) ?? null;
+  }
+
+  // ---- storm digests -----------------------------------------------------------------------
+
+  /** Top-level incident messages posted to `channel` since `since` (own messages, not digests). */
+  async countRecentTopLevel(channel: string, since: Date): Promise<number> {
+    const res = await this.db.query(
+      `SELECT count(*)::int AS n FROM incidents WHERE channel = $1 AND created_at >= $2`,
+      [channel, since],
+    );
+    return Number(res.rows[0]?.n ?? 0);
+  }
+
+  /** The channel's digest still collecting (last addition within `window`), or a new one. */
+  async digestFor(channel: string, windowStart: Date): Promise<{ id: number; created: boolean }> {
+    return this.tx(async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 1))', [`digest:${channel}`]);
+      const open = await c.query(
+        'SELECT id FROM slack_digests WHERE channel = $1 AND last_added_at >= $2 ORDER BY id DESC LIMIT 1',
+        [channel, windowStart],
+      );
+      if (open.rows[0]) {
+        await c.query('UPDATE slack_digests SET last_added_at = now() WHERE id = $1', [open.rows[0].id]);
+        return { id: Number(open.rows[0].id), created: false };
+      }
+      const created = await c.query('INSERT INTO slack_digests (channel) VALUES ($1) RETURNING id', [
+        channel,
+      ]);
+      return { id: Number(created.rows[0]?.id), created: true };
+    });
+  }
+
+  async attachToDigest(incidentId: number, digestId: number): Promise<void> {
+    await this.db.query('UPDATE incidents SET digest_id = $2 WHERE id = $1', [incidentId, digestId]);
+  }
+
+  async digest(id: number): Promise<{
+    id: number;
+    channel: string;
+    slackChannelId: string | null;
+    slackTs: string | null;
+    renderedHash: string | null;
+    startedAt: Date;
+    incidentIds: number[];
+  } | null> {
+    const res = await this.db.query('SELECT * FROM slack_digests WHERE id = $1', [id]);
+    const d = res.rows[0];
+    if (!d) return null;
+    const members = await this.db.query('SELECT id FROM incidents WHERE digest_id = $1 ORDER BY id', [id]);
+    return {
+      id: Number(d.id),
+      channel: d.channel as string,
+      slackChannelId: (d.slack_channel_id as string | null) ?? null,
+      slackTs: (d.slack_ts as string | null) ?? null,
+      renderedHash: (d.slack_rendered_hash as string | null) ?? null,
+      startedAt: d.started_at as Date,
+      incidentIds: members.rows.map((r) => Number(r.id)),
+    };
+  }
+
+  async setDigestMessage(
+    id: number,
+    msg: { channelId: string; ts: string; renderedHash: string },
+  ): Promise<void> {
+    await this.db.query(
+      'UPDATE slack_digests SET slack_channel_id = $2, slack_ts = $3, slack_rendered_hash = $4 WHERE id = $1',
+      [id, msg.channelId, msg.ts, msg.renderedHash],
+    );
+  }
+
+  async setDigestHash(id: number, hash: string): Promise<void> {
+    await this.db.query('UPDATE slack_digests SET slack_rendered_hash = $2 WHERE id = $1', [id, hash]);
+  }
+
+  async countAll(): Promise<{ incidents: number; alerts: number; receipts: number }> {
+    const res = await this.db.query(
+      `SELECT (SELECT count(*) FROM incidents)::int AS incidents, (SELECT count(*) FROM incident_alerts)::int AS alerts,
+              (SELECT count(*) FROM alert_receipts)::int AS receipts`,
+    );
+    const r = res.rows[0] ?? {};
+    return { incidents: Number(r.incidents), alerts: Number(r.alerts), receipts: Number(r.receipts) };
+  }
+}
+
+function commonLabelsOf(alerts: readonly AlertmanagerAlert[]): Record<string, string> {
+  const [first, ...rest] = alerts;
+  if (!first) return {};
+  return Object.fromEntries(
+    Object.entries(first.labels).filter(([k, v]) => rest.every((a) => a.labels[k] === v)),
+  );
+}
