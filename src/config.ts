@@ -8,12 +8,27 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseDotenv } from 'dotenv';
 import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from './errors.js';
+import { routeSchema } from './incidents/routing.js';
 import type { Inventory } from './inventory.js';
 import { hostsWithRole } from './inventory.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** A variable holding JSON, validated by `schema`. */
+const jsonOf = <T extends z.ZodType>(schema: T) =>
+  z
+    .string()
+    .transform((s, ctx) => {
+      try {
+        return JSON.parse(s) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
 
 const postgresUrl = z
   .string()
@@ -32,6 +47,10 @@ export const SECRET_VARIABLES = new Set([
   'QNWIS_DB_PASSWORD',
   'QNWIS_ADMIN_TOKEN',
   'QNWIS_CACHE_PASSWORD',
+  'SLACK_BOT_TOKEN',
+  'SLACK_SIGNING_SECRET',
+  'PAGERDUTY_ROUTING_KEY',
+  'PAGERDUTY_WEBHOOK_SECRETS',
 ]);
 
 export const configSchema = z.object({
@@ -54,6 +73,35 @@ export const configSchema = z.object({
   INVENTORY_PATH: z.string().min(1).default('lab/inventory.yaml'),
   /** Bearer token Alertmanager sends on its webhook (http_config.authorization). */
   ALERTMANAGER_WEBHOOK_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Slack bot token (xoxb-…). Unset: the bot talks to the local Slack stand-in (and starts it if needed). */
+  SLACK_BOT_TOKEN: z
+    .string()
+    .regex(/^xoxb-/, 'must be a bot token (xoxb-…)')
+    .optional(),
+  /** Slack signing secret: every request from Slack is verified with it. */
+  SLACK_SIGNING_SECRET: z.string().min(8, 'must be at least 8 characters').optional(),
+  /** Slack Web API base URL (default https://slack.com/api/, or the local stand-in when no token is set). */
+  SLACK_API_URL: z.url().optional(),
+  /** Channel for incidents no routing rule matches (name without #, or id). */
+  SLACK_DEFAULT_CHANNEL: z.string().min(1).default('qnwis-alerts'),
+  /** Routing rules, JSON: [{"match":["service=postgres"],"channel":"qnwis-db"}, …]; first match wins. */
+  SLACK_ROUTES: jsonOf(z.array(routeSchema)).optional(),
+  /** Minimum gap between two messages posted to one channel, ms (Slack allows about 1/s). */
+  SLACK_POST_INTERVAL_MS: int(0, 60_000).default(1100),
+  /** More new incidents than this in STORM_WINDOW_SEC in one channel turns into one digest message. */
+  STORM_THRESHOLD: int(1, 1000).default(5),
+  /** The storm window, seconds. */
+  STORM_WINDOW_SEC: int(1, 3600).default(10),
+  /** Alert names that are heartbeats (recorded, never an incident), comma-separated. */
+  HEARTBEAT_ALERTS: z.string().default('Watchdog'),
+  /** PagerDuty Events API v2 base URL (default https://events.pagerduty.com). */
+  PAGERDUTY_EVENTS_URL: z.url().default('https://events.pagerduty.com'),
+  /** PagerDuty REST API base URL (default https://api.pagerduty.com). */
+  PAGERDUTY_API_URL: z.url().default('https://api.pagerduty.com'),
+  /** Events API v2 integration (routing) key of the QNWIS service: 32 characters. Unset: nothing is paged. */
+  PAGERDUTY_ROUTING_KEY: z.string().length(32, 'must be 32 characters').optional(),
+  /** PagerDuty webhook v3 signing secret(s), comma-separated during rotation. */
+  PAGERDUTY_WEBHOOK_SECRETS: z.string().min(1).optional(),
   /** Password of the QNWIS database ops role named in the inventory (database.password_env). */
   QNWIS_DB_PASSWORD: z.string().min(1).optional(),
   /** Password of the QNWIS cache Redis, when the inventory names one (cache.password_env). */

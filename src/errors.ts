@@ -355,3 +355,52 @@ export class StoreUnavailableError extends QnwisError {
     super(message, { ...options, transient: true });
   }
 }
+
+// ---- Slack and PagerDuty delivery ----------------------------------------------------------
+
+/** Slack answered 429: retry after `retryAfterSec` for this channel only. */
+export class SlackRateLimitedError extends QnwisError {
+  readonly code = 'slack_rate_limited';
+  readonly retryAfterSec: number;
+  constructor(method: string, retryAfterSec: number) {
+    super(`Slack rate-limited ${method}; retry after ${retryAfterSec} s`, { transient: true });
+    this.retryAfterSec = retryAfterSec;
+  }
+}
+
+/**
+ * Slack refused the call for a reason retrying cannot fix (`invalid_blocks`, `msg_too_long`,
+ * `channel_not_found`, `invalid_auth`, …). `invalid_blocks` is a bug in a builder: logged loudly
+ * with the payload, never retried.
+ */
+export class SlackRejectedError extends QnwisError {
+  readonly code = 'slack_rejected';
+  readonly slackError: string;
+  constructor(method: string, slackError: string, options: { cause?: unknown } = {}) {
+    super(`Slack refused ${method}: ${slackError}`, options);
+    this.slackError = slackError;
+  }
+}
+
+/** Slack could not be reached or answered 5xx: retried with backoff. */
+export class SlackUnavailableError extends QnwisError {
+  readonly code = 'slack_unavailable';
+  constructor(method: string, options: { cause?: unknown } = {}) {
+    super(`Slack unavailable for ${method}`, { ...options, transient: true });
+  }
+}
+
+/** PagerDuty answered 429 or 5xx, or could not be reached: the event was not ingested; retry later, in order. */
+export class PagerDutyUnavailableError extends QnwisError {
+  readonly code = 'pagerduty_unavailable';
+  readonly retryAfterMs: number;
+  constructor(message: string, retryAfterMs: number, options: { cause?: unknown } = {}) {
+    super(message, { ...options, transient: true });
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** PagerDuty refused the event as invalid (400): never retried. */
+export class PagerDutyRejectedError extends QnwisError {
+  readonly code = 'pagerduty_rejected';
+}

@@ -1,9 +1,15 @@
 /**
  * Entry point: `tsx src/main.ts [--role bot|worker|all]`. The only place that reads process.env.
  * Wires config → inventory → adapters → app. Invalid configuration exits 1 with one line per problem.
+ *
+ * Roles: `bot` serves HTTP (webhooks, Slack) and enqueues; `worker` runs the BullMQ workers
+ * (Slack delivery, PagerDuty events); `all` (default) does both in one process.
  */
-import { createServer } from 'node:http';
+import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { createWebClient, SlackChatClient } from './bot/chat.js';
 import {
   type Config,
   checkInventorySecrets,
@@ -12,11 +18,22 @@ import {
   parseConfig,
 } from './config.js';
 import { ConfigError } from './errors.js';
-import { type Inventory, loadInventory } from './inventory.js';
-import { createLogger } from './observability/logger.js';
+import { createRouter, DEFAULT_ROUTES } from './incidents/routing.js';
+import { hostsWithRole, type Inventory, loadInventory } from './inventory.js';
+import { ChannelPacer } from './jobs/pacing.js';
+import { createEventsApiClient, createPagerDutyProcessor } from './jobs/pagerduty-events.js';
+import { createQueues, QUEUE_NAMES } from './jobs/queues.js';
+import { createSlackProcessor } from './jobs/slack-sync.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { createServer } from './server.js';
+import { createPool, ensureDatabase, migrate } from './store/db.js';
+import { IncidentStore } from './store/incidents.js';
 
 const ROLES = ['bot', 'worker', 'all'] as const;
 type Role = (typeof ROLES)[number];
+
+/** Where the bot looks for the local Slack stand-in when no Slack token is configured. */
+export const LOCAL_SLACK_URL = 'http://127.0.0.1:3100';
 
 export interface Startup {
   config: Config;
@@ -43,8 +60,187 @@ export function loadStartup(argv: string[], env: Record<string, string | undefin
     ...checkStoresSeparateFromFleet(config, inventory),
     ...checkInventorySecrets(config, inventory),
   ];
+  if (role !== 'worker' && !config.ALERTMANAGER_WEBHOOK_TOKEN) {
+    issues.push({
+      path: 'ALERTMANAGER_WEBHOOK_TOKEN',
+      message: 'is required to receive Alertmanager webhooks',
+    });
+  }
+  if (config.SLACK_BOT_TOKEN && !config.SLACK_SIGNING_SECRET) {
+    issues.push({ path: 'SLACK_SIGNING_SECRET', message: 'is required with SLACK_BOT_TOKEN' });
+  }
   if (issues.length > 0) throw new ConfigError('configuration', issues);
   return { config, inventory, role };
+}
+
+interface SlackSetup {
+  token: string;
+  apiUrl: string;
+  signingSecret: string;
+  close: () => Promise<void>;
+}
+
+/**
+ * With a Slack token: real Slack (or SLACK_API_URL). Without: the local stand-in, the embedded
+ * default. If one already runs (the lab starts it), use it; otherwise start one in this process.
+ */
+async function setUpSlack(config: Config, log: Logger): Promise<SlackSetup> {
+  if (config.SLACK_BOT_TOKEN) {
+    return {
+      token: config.SLACK_BOT_TOKEN,
+      apiUrl: config.SLACK_API_URL ?? 'https://slack.com/api/',
+      signingSecret: config.SLACK_SIGNING_SECRET ?? '',
+      close: async () => {},
+    };
+  }
+  const apiUrl = config.SLACK_API_URL ?? `${LOCAL_SLACK_URL}/api/`;
+  const base = new URL('..', apiUrl).toString().replace(/\/$/, '');
+  const running = await fetch(`${base}/_local/channels`, { signal: AbortSignal.timeout(1000) })
+    .then((r) => r.ok)
+    .catch(() => false);
+  if (running) {
+    if (!config.SLACK_SIGNING_SECRET) {
+      throw new ConfigError('configuration', [
+        {
+          path: 'SLACK_SIGNING_SECRET',
+          message: `a local Slack stand-in already runs at ${base}; set its signing secret (npm run lab -- status --json)`,
+        },
+      ]);
+    }
+    log.info(
+      { slack: base },
+      `no SLACK_BOT_TOKEN: using the local Slack stand-in at ${base} (open it in a browser)`,
+    );
+    return {
+      token: 'xoxb-local-stand-in',
+      apiUrl,
+      signingSecret: config.SLACK_SIGNING_SECRET,
+      close: async () => {},
+    };
+  }
+  const signingSecret = config.SLACK_SIGNING_SECRET ?? randomBytes(24).toString('hex');
+  const { startSlackLocal } = await import('./dev/slack/index.js');
+  const local = await startSlackLocal({
+    signingSecret,
+    host: new URL(base).hostname,
+    port: Number(new URL(base).port || 3100),
+    botUrl: `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}/slack/events`,
+  });
+  log.info(
+    { slack: local.url },
+    `no SLACK_BOT_TOKEN: started the local Slack stand-in at ${local.url} (open it in a browser)`,
+  );
+  return { token: 'xoxb-local-stand-in', apiUrl: local.apiUrl, signingSecret, close: () => local.close() };
+}
+
+export async function run(startup: Startup, log: Logger): Promise<() => Promise<void>> {
+  const { config, inventory, role } = startup;
+  log.info(
+    { role, inventory: inventory.source, environment: inventory.environment, hosts: inventory.hosts.size },
+    'qnwis-chatops starting',
+  );
+  await ensureDatabase(config.DATABASE_URL, log);
+  await migrate({ url: config.DATABASE_URL, logger: log });
+  const db = createPool({ url: config.DATABASE_URL, logger: log });
+  const store = new IncidentStore(db);
+
+  // Producers fail fast when Redis is down (the webhook then answers 503); workers wait for it.
+  const producerRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  const workerRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  producerRedis.on('error', (err) => log.warn({ err: err.message }, 'bot redis (producer) error'));
+  workerRedis.on('error', (err) => log.warn({ err: err.message }, 'bot redis (worker) error'));
+  await new Promise<void>((resolve, reject) => {
+    if (producerRedis.status === 'ready') resolve();
+    producerRedis.once('ready', () => resolve());
+    setTimeout(
+      () => reject(new Error(`bot Redis ${new URL(config.REDIS_URL).host} did not answer within 5 s`)),
+      5000,
+    ).unref();
+  });
+  const queues = createQueues(producerRedis, config.QUEUE_PREFIX);
+  const slack = await setUpSlack(config, log);
+  const paging = Boolean(config.PAGERDUTY_ROUTING_KEY);
+  if (!paging) log.warn('PAGERDUTY_ROUTING_KEY is not set: SEV-1/SEV-2 incidents are not paged');
+
+  const closers: (() => Promise<void>)[] = [];
+  if (role !== 'worker') {
+    const server = createServer({
+      signingSecret: slack.signingSecret,
+      slackToken: slack.token,
+      slackApiUrl: slack.apiUrl,
+      store,
+      log,
+      heartbeatAlert: 'Watchdog',
+      alertmanager: {
+        token: config.ALERTMANAGER_WEBHOOK_TOKEN ?? '',
+        store,
+        queues,
+        paging,
+        pagingFallbackMs: 5000,
+        context: {
+          router: createRouter(config.SLACK_ROUTES ?? DEFAULT_ROUTES, config.SLACK_DEFAULT_CHANNEL),
+          appHosts: hostsWithRole(inventory, 'app').map((h) => h.name),
+          heartbeatAlerts: new Set(
+            config.HEARTBEAT_ALERTS.split(',')
+              .map((s) => s.trim())
+              .filter(Boolean),
+          ),
+        },
+      },
+      pagerduty: config.PAGERDUTY_WEBHOOK_SECRETS
+        ? { secrets: config.PAGERDUTY_WEBHOOK_SECRETS.split(',').map((s) => s.trim()), store, queues }
+        : null,
+    });
+    const http = await server.listen(config.PORT, config.HOST);
+    log.info({ host: config.HOST, port: config.PORT }, 'listening');
+    closers.push(() => new Promise((resolve) => http.close(() => resolve())));
+  }
+  if (role !== 'bot') {
+    const pacer = new ChannelPacer(producerRedis, {
+      prefix: `${config.QUEUE_PREFIX}:slack`,
+      intervalMs: config.SLACK_POST_INTERVAL_MS,
+    });
+    const chat = new SlackChatClient(createWebClient(slack.token, slack.apiUrl));
+    const slackWorker = new Worker(
+      QUEUE_NAMES.slack,
+      createSlackProcessor({
+        store,
+        chat,
+        pacer,
+        queues,
+        log,
+        paging,
+        storm: { threshold: config.STORM_THRESHOLD, windowMs: config.STORM_WINDOW_SEC * 1000 },
+      }),
+      { connection: workerRedis, prefix: config.QUEUE_PREFIX, concurrency: 8 },
+    );
+    slackWorker.on('failed', (job, err) =>
+      log.error({ err, jobId: job?.id, job: job?.name }, 'slack job failed'),
+    );
+    closers.push(() => slackWorker.close());
+    if (config.PAGERDUTY_ROUTING_KEY) {
+      const pdWorker = new Worker(
+        QUEUE_NAMES.pagerduty,
+        createPagerDutyProcessor({
+          store,
+          events: createEventsApiClient(config.PAGERDUTY_EVENTS_URL),
+          routingKey: config.PAGERDUTY_ROUTING_KEY,
+          log,
+        }),
+        { connection: workerRedis, prefix: config.QUEUE_PREFIX, concurrency: 4 },
+      );
+      pdWorker.on('failed', (job, err) => log.error({ err, jobId: job?.id }, 'pagerduty job failed'));
+      closers.push(() => pdWorker.close());
+    }
+  }
+  return async () => {
+    for (const close of closers) await close();
+    await queues.close();
+    await slack.close();
+    await db.end();
+    producerRedis.disconnect();
+    workerRedis.disconnect();
+  };
 }
 
 async function main(): Promise<void> {
@@ -58,29 +254,30 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const { config, inventory, role } = startup;
-  const log = createLogger({ level: config.LOG_LEVEL });
-  log.info(
-    { role, inventory: inventory.source, environment: inventory.environment, hosts: inventory.hosts.size },
-    'qnwis-chatops starting',
-  );
-  // The HTTP surface grows with the "Alerts in" issue; today it answers liveness only.
-  const server = createServer((req, res) => {
-    if (req.method === 'GET' && req.url === '/health') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ok' }));
-      return;
+  const log = createLogger({ level: startup.config.LOG_LEVEL });
+  let stop: () => Promise<void>;
+  try {
+    stop = await run(startup, log);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`qnwis-chatops: ${err.message}\n`);
+      process.exit(1);
     }
-    res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'not_found' }));
-  });
-  server.listen(config.PORT, config.HOST, () =>
-    log.info({ host: config.HOST, port: config.PORT }, 'listening'),
-  );
-  const stop = (signal: string) => {
+    log.fatal({ err }, 'start-up failed');
+    process.exit(1);
+  }
+  const shutdown = (signal: string) => {
     log.info({ signal }, 'stopping');
-    server.close(() => process.exit(0));
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'unclean stop');
+        process.exit(1);
+      },
+    );
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
 }
 
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('src/main.ts')) {

@@ -443,6 +443,11 @@ export class IncidentStore {
     }
   }
 
+  /** Undoes `recordPagerDutyWebhook` when applying the event failed, so PagerDuty's retry is applied. */
+  async forgetPagerDutyWebhook(webhookId: string): Promise<void> {
+    await this.db.query('DELETE FROM pagerduty_webhooks WHERE webhook_id = $1', [webhookId]);
+  }
+
   async lastHeartbeat(name: string): Promise<Date | null> {
     const res = await this.db.query('SELECT last_seen FROM heartbeats WHERE name = $1', [name]);
     return (res.rows[0]?.last_seen as Date | undefined) ?? null;

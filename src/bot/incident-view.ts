@@ -1,0 +1,36 @@
+/** Builds the Block Kit view model of an incident from what the store holds. Pure. */
+import type { AlertState } from '../incidents/incident.js';
+import { affectedHosts } from '../incidents/incident.js';
+import { runbookSection } from '../incidents/runbook.js';
+import type { IncidentRow } from '../store/incidents.js';
+import { type IncidentView, silenceUrl } from './blocks/view.js';
+
+export function toIncidentView(row: IncidentRow, alerts: readonly AlertState[]): IncidentView {
+  const firing = alerts.filter((a) => a.status === 'firing');
+  const lead = firing[0] ?? alerts[0];
+  const hosts = affectedHosts({ alerts: new Map(alerts.map((a) => [a.fingerprint, a])) });
+  return {
+    key: row.key,
+    alertname: row.alertname,
+    severity: row.severity,
+    status: row.status,
+    summary: lead?.annotations.summary ?? '',
+    description: lead?.annotations.description ?? '',
+    hosts,
+    alerts: { firing: firing.length, resolved: alerts.length - firing.length },
+    openedAt: row.openedAt,
+    resolvedAt: row.resolvedAt,
+    acknowledgedBy: row.acknowledgedBy,
+    runbookSection: runbookSection(row.alertname, lead?.annotations ?? {}),
+    links: {
+      graph: lead?.generatorURL || null,
+      silence:
+        row.externalUrl && row.status !== 'resolved'
+          ? silenceUrl(row.externalUrl, { alertname: row.alertname })
+          : null,
+      pagerduty: row.pdHtmlUrl,
+      alertmanager: row.externalUrl || null,
+    },
+    nextEscalation: null,
+  };
+}

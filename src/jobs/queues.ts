@@ -1,0 +1,77 @@
+/**
+ * The job catalog (STYLE.md §4): every queue, its job names and their data schemas in one place.
+ * Workers parse `job.data` with these schemas before touching it.
+ */
+import { Queue, type QueueOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import type { Severity } from '../incidents/runbook.js';
+
+export const QUEUE_NAMES = { slack: 'slack', pagerduty: 'pagerduty' } as const;
+
+export const slackJobs = {
+  'incident-sync': z.object({ incidentId: z.number().int().positive() }),
+  'digest-sync': z.object({ digestId: z.number().int().positive() }),
+} as const;
+
+export const pagerdutyJobs = {
+  'incident-event': z.object({ incidentId: z.number().int().positive() }),
+} as const;
+
+export type SlackJobName = keyof typeof slackJobs;
+export type PagerDutyJobName = keyof typeof pagerdutyJobs;
+
+/** BullMQ priority: lower runs first. A SEV-1 jumps every storm queue. */
+export function priorityOf(severity: Severity): number {
+  return { 'SEV-1': 1, 'SEV-2': 2, 'SEV-3': 3, 'SEV-4': 4 }[severity];
+}
+
+export interface Queues {
+  slack: Queue;
+  pagerduty: Queue;
+  close(): Promise<void>;
+}
+
+export function createQueues(connection: Redis, prefix: string): Queues {
+  const opts: QueueOptions = {
+    connection,
+    prefix,
+    defaultJobOptions: {
+      attempts: 25,
+      backoff: { type: 'exponential', delay: 500 },
+      removeOnComplete: { age: 3600, count: 10_000 },
+      removeOnFail: { age: 7 * 24 * 3600 },
+    },
+  };
+  const slack = new Queue(QUEUE_NAMES.slack, opts);
+  const pagerduty = new Queue(QUEUE_NAMES.pagerduty, opts);
+  return {
+    slack,
+    pagerduty,
+    async close() {
+      await Promise.all([slack.close(), pagerduty.close()]);
+    },
+  };
+}
+
+export async function enqueueIncidentSync(
+  queues: Queues,
+  incidentId: number,
+  severity: Severity,
+): Promise<void> {
+  await queues.slack.add('incident-sync', { incidentId }, { priority: priorityOf(severity) });
+}
+
+export async function enqueueDigestSync(queues: Queues, digestId: number): Promise<void> {
+  // Throttled: during a storm many incidents join one digest; one re-render a second is plenty,
+  // and the job renders the digest as it is when it runs.
+  await queues.slack.add(
+    'digest-sync',
+    { digestId },
+    { delay: 1000, priority: 3, deduplication: { id: `digest-${digestId}`, ttl: 900 } },
+  );
+}
+
+export async function enqueuePagerDuty(queues: Queues, incidentId: number, delayMs = 0): Promise<void> {
+  await queues.pagerduty.add('incident-event', { incidentId }, { delay: delayMs });
+}

@@ -1,0 +1,100 @@
+/**
+ * The bot's one HTTP port: Bolt's ExpressReceiver (`POST /slack/events`) on an express app that
+ * also carries the webhooks and health. Transport only: routes verify, parse, hand off.
+ */
+import type { Server } from 'node:http';
+import { App, ExpressReceiver, LogLevel } from '@slack/bolt';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { type AlertmanagerHandlerDeps, alertmanagerHandler } from './handlers/alertmanager.js';
+import { type PagerDutyHandlerDeps, pagerdutyHandler } from './handlers/pagerduty.js';
+import type { Logger } from './observability/logger.js';
+import type { IncidentStore } from './store/incidents.js';
+
+/** Alertmanager bodies above this are refused with 413 (CONTRACTS: 1 MiB). */
+export const WEBHOOK_BODY_LIMIT = '1mb';
+
+export interface ServerDeps {
+  signingSecret: string;
+  slackToken: string;
+  slackApiUrl: string;
+  alertmanager: Omit<AlertmanagerHandlerDeps, 'log'>;
+  pagerduty: Omit<PagerDutyHandlerDeps, 'log'> | null;
+  store: IncidentStore;
+  log: Logger;
+  heartbeatAlert: string;
+}
+
+export interface BotServer {
+  app: App;
+  express: express.Express;
+  listen(port: number, host: string): Promise<Server>;
+}
+
+export function createServer(deps: ServerDeps): BotServer {
+  const web = express();
+  web.disable('x-powered-by');
+  const raw = express.raw({ type: '*/*', limit: WEBHOOK_BODY_LIMIT });
+
+  web.get('/health', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  web.post(
+    '/webhooks/alertmanager',
+    raw,
+    asyncRoute(alertmanagerHandler({ ...deps.alertmanager, log: deps.log })),
+  );
+  if (deps.pagerduty) {
+    web.post('/webhooks/pagerduty', raw, asyncRoute(pagerdutyHandler({ ...deps.pagerduty, log: deps.log })));
+  } else {
+    web.post('/webhooks/pagerduty', (_req, res) => {
+      res.status(503).json({ error: 'pagerduty_not_configured' });
+    });
+  }
+
+  const receiver = new ExpressReceiver({
+    signingSecret: deps.signingSecret,
+    endpoints: '/slack/events',
+    app: web,
+    logLevel: LogLevel.WARN,
+  });
+  const app = new App({
+    token: deps.slackToken,
+    receiver,
+    clientOptions: { slackApiUrl: deps.slackApiUrl, retryConfig: { retries: 1 } },
+    // Bolt's auth.test at start-up would make the bot depend on Slack being up to receive alerts.
+    tokenVerificationEnabled: false,
+  });
+  app.error(async (err) => {
+    deps.log.error({ err }, 'slack listener failed');
+  });
+
+  // Body too large, malformed framing: answered here, never a crash. 413 for size (Alertmanager
+  // drops it: resending the same body can never fit).
+  web.use(
+    (err: Error & { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
+      if (err.type === 'entity.too.large') {
+        res.status(413).json({ error: 'payload_too_large', limit: WEBHOOK_BODY_LIMIT });
+        return;
+      }
+      deps.log.error({ err }, 'request failed');
+      res.status(err.status && err.status < 500 ? err.status : 500).json({ error: 'request_failed' });
+    },
+  );
+
+  return {
+    app,
+    express: web,
+    listen(port, host) {
+      return new Promise((resolve, reject) => {
+        const server = web.listen(port, host, () => resolve(server));
+        server.once('error', reject);
+      });
+    },
+  };
+}
+
+function asyncRoute(fn: (req: Request, res: Response) => Promise<void>) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    fn(req, res).catch(next);
+  };
+}
