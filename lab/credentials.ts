@@ -15,6 +15,10 @@ const credentialsSchema = z.object({
   /** QNWIS app admin token: /health/detailed, /admin/maintenance (QNWIS_ADMIN_TOKEN). */
   adminToken: z.string(),
   /** Passwords of the lab's PostgreSQL roles. */
+  /** Slack signing secret shared by the local Slack stand-in and the bot (SLACK_SIGNING_SECRET). */
+  slackSigningSecret: z.string().default(secret),
+  /** PagerDuty webhook v3 signing secret shared by the stand-in and the bot (PAGERDUTY_WEBHOOK_SECRETS). */
+  pagerdutyWebhookSecret: z.string().default(secret),
   postgres: z.object({
     superuser: z.string(),
     replicator: z.string(),
@@ -28,23 +32,44 @@ export type LabCredentials = z.infer<typeof credentialsSchema>;
 
 export function loadOrCreateCredentials(labDir: string): LabCredentials {
   const file = path.join(labDir, 'credentials.json');
-  if (existsSync(file)) return credentialsSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
-  const creds: LabCredentials = {
+  if (existsSync(file)) {
+    // Older labs lack newer secrets: the schema's defaults fill them in, and they are kept.
+    const text = readFileSync(file, 'utf8');
+    const creds = credentialsSchema.parse(JSON.parse(text));
+    const updated = `${JSON.stringify(creds, null, 2)}\n`;
+    if (updated !== text) writeFileSync(file, updated, { mode: 0o600 });
+    return creds;
+  }
+  const creds: LabCredentials = credentialsSchema.parse({
     webhookToken: secret(),
     adminToken: secret(),
     postgres: { superuser: secret(), replicator: secret(), app: secret(), ops: secret() },
-  };
+  });
   mkdirSync(labDir, { recursive: true });
   writeFileSync(file, `${JSON.stringify(creds, null, 2)}\n`, { mode: 0o600 });
   return creds;
 }
 
+/** The PagerDuty stand-in's seeded Events API routing key (src/dev/pagerduty/seed.ts). */
+export const LAB_PAGERDUTY_ROUTING_KEY = 'qnwislabproductionroutingkey0001';
+
+export interface StandIns {
+  slackUrl: string;
+  pagerdutyUrl: string;
+}
+
 /** The environment the bot needs to operate this lab (also written to .lab/lab.env). */
-export function botEnvironment(creds: LabCredentials, inventoryPath: string): Record<string, string> {
+export function botEnvironment(creds: LabCredentials, inventoryPath: string, standIns: StandIns): Record<string, string> {
   return {
     INVENTORY_PATH: inventoryPath,
     ALERTMANAGER_WEBHOOK_TOKEN: creds.webhookToken,
     QNWIS_ADMIN_TOKEN: creds.adminToken,
     QNWIS_DB_PASSWORD: creds.postgres.ops,
+    SLACK_API_URL: `${standIns.slackUrl}/api/`,
+    SLACK_SIGNING_SECRET: creds.slackSigningSecret,
+    PAGERDUTY_EVENTS_URL: standIns.pagerdutyUrl,
+    PAGERDUTY_API_URL: standIns.pagerdutyUrl,
+    PAGERDUTY_ROUTING_KEY: LAB_PAGERDUTY_ROUTING_KEY,
+    PAGERDUTY_WEBHOOK_SECRETS: creds.pagerdutyWebhookSecret,
   };
 }

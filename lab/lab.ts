@@ -56,12 +56,25 @@ export interface LabOptions {
   botUrl?: string;
   /** The lab's webhook sink (LAB_SINK_LISTEN). */
   sinkListen?: string;
+  /** Also run the bot (default true): `npm run lab` is the bot on the local lab. */
+  withBot?: boolean;
   log?: (line: string) => void;
 }
 
 export interface ComponentStatus {
   name: string;
-  kind: 'sshd' | 'qnwis' | 'postgres' | 'redis' | 'nginx' | 'prometheus' | 'alertmanager' | 'agent';
+  kind:
+    | 'sshd'
+    | 'qnwis'
+    | 'postgres'
+    | 'redis'
+    | 'nginx'
+    | 'prometheus'
+    | 'alertmanager'
+    | 'agent'
+    | 'slack-local'
+    | 'pagerduty-local'
+    | 'bot';
   host?: string;
   address: string;
   pid: number | null;
@@ -77,7 +90,15 @@ export interface LabStatus {
   credentials: LabCredentials | null;
   /** The environment the bot needs to operate this lab. */
   botEnv: Record<string, string> | null;
-  urls: { prometheus: string; alertmanager: string; loadBalancer: string; sink: string };
+  urls: {
+    prometheus: string;
+    alertmanager: string;
+    loadBalancer: string;
+    sink: string;
+    slack: string;
+    pagerduty: string;
+    bot: string;
+  };
 }
 
 function listenOf(url: string | undefined, fallback: string): string {
@@ -94,6 +115,9 @@ export class Lab {
   readonly prometheusListen: string;
   readonly alertmanagerListen: string;
   readonly lbListen: string;
+  readonly slackListen = '127.0.0.1:3100';
+  readonly pagerdutyListen = '127.0.0.1:3200';
+  readonly withBot: boolean;
   private readonly log: (line: string) => void;
 
   constructor(opts: LabOptions = {}) {
@@ -104,6 +128,7 @@ export class Lab {
     this.prometheusListen = listenOf(this.inventory.monitoring.prometheusUrl, '127.0.0.1:9090');
     this.alertmanagerListen = listenOf(this.inventory.monitoring.alertmanagerUrl, '127.0.0.1:9093');
     this.lbListen = listenOf(this.inventory.monitoring.loadBalancerUrl, '127.0.4.1:8080');
+    this.withBot = opts.withBot ?? true;
     this.log = opts.log ?? (() => {});
   }
 
@@ -181,9 +206,10 @@ export class Lab {
     await Promise.all(this.appHosts().map((h) => this.systemctl(h, 'start', 'qnwis')));
     await this.systemctl(this.host('lb'), 'start', 'nginx');
     await this.upAgent(creds);
-    await Promise.all([this.upPrometheus(), this.upAlertmanager(creds)]);
-    await this.waitHealthy();
+    await Promise.all([this.upPrometheus(), this.upAlertmanager(creds), this.upStandIns(creds)]);
     this.writeBotEnv(creds);
+    if (this.withBot) await this.upBot(creds);
+    await this.waitHealthy();
     this.log(`lab is up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return this.status();
   }
@@ -472,6 +498,71 @@ export class Lab {
     await waitFor('the lab agent (webhook sink)', () => httpOk(`http://${this.sinkListen}/health`), 20_000);
   }
 
+  daemonFiles(name: string) {
+    const dir = path.join(this.dir, name);
+    return { pidFile: path.join(dir, `${name}.pid`), logFile: path.join(dir, `${name}.log`) };
+  }
+
+  standInUrls() {
+    return { slackUrl: `http://${this.slackListen}`, pagerdutyUrl: `http://${this.pagerdutyListen}` };
+  }
+
+  /** The local Slack and PagerDuty stand-ins, wired to the bot with the lab's secrets. */
+  private async upStandIns(creds: LabCredentials): Promise<void> {
+    const base = { PATH: process.env.PATH, LOG_LEVEL: 'info' };
+    const slack = this.daemonFiles('slack-local');
+    if (!isAlive(readPidFile(slack.pidFile))) {
+      spawnDetached(process.execPath, ['--import', 'tsx', 'src/dev/slack/main.ts'], {
+        ...slack,
+        cwd: REPO_ROOT,
+        env: {
+          ...base,
+          SLACK_LOCAL_LISTEN: this.slackListen,
+          SLACK_LOCAL_BOT_URL: `${this.botUrl}/slack/events`,
+          SLACK_SIGNING_SECRET: creds.slackSigningSecret,
+        },
+      });
+    }
+    const pd = this.daemonFiles('pagerduty-local');
+    if (!isAlive(readPidFile(pd.pidFile))) {
+      spawnDetached(process.execPath, ['--import', 'tsx', 'src/dev/pagerduty/main.ts'], {
+        ...pd,
+        cwd: REPO_ROOT,
+        env: {
+          ...base,
+          PAGERDUTY_LOCAL_LISTEN: this.pagerdutyListen,
+          PAGERDUTY_LOCAL_STATE_DIR: path.join(this.dir, 'pagerduty-tls'),
+          PAGERDUTY_LOCAL_WEBHOOK_URL: `${this.botUrl}/webhooks/pagerduty`,
+          PAGERDUTY_LOCAL_WEBHOOK_SECRET: creds.pagerdutyWebhookSecret,
+        },
+      });
+    }
+    await Promise.all([
+      waitFor('the local Slack stand-in', () => httpOk(`http://${this.slackListen}/_local/health`), 30_000),
+      waitFor('the local PagerDuty stand-in', () => httpOk(`http://${this.pagerdutyListen}/_local/health`), 30_000),
+    ]);
+  }
+
+  /** The bot itself, against this lab (its environment is .lab/lab.env). */
+  private async upBot(creds: LabCredentials): Promise<void> {
+    const files = this.daemonFiles('bot');
+    if (!isAlive(readPidFile(files.pidFile))) {
+      spawnDetached(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+        ...files,
+        cwd: REPO_ROOT,
+        env: {
+          PATH: process.env.PATH,
+          LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+          PORT: new URL(this.botUrl).port || '3000',
+          ...botEnvironment(creds, this.inventory.source, this.standInUrls()),
+        },
+      });
+    }
+    await waitFor('the bot', () => httpOk(`${this.botUrl}/health`), 30_000).catch((err: Error) => {
+      throw new Error(`${err.message} (see ${files.logFile})`);
+    });
+  }
+
   private async upPrometheus(): Promise<void> {
     const dir = path.join(this.dir, 'prometheus');
     const running = isAlive(readPidFile(path.join(dir, 'prometheus.pid')));
@@ -531,7 +622,7 @@ export class Lab {
   }
 
   private writeBotEnv(creds: LabCredentials): void {
-    const env = botEnvironment(creds, this.inventory.source);
+    const env = botEnvironment(creds, this.inventory.source, this.standInUrls());
     const text = Object.entries(env)
       .map(([k, v]) => `${k}=${v}`)
       .join('\n');
@@ -551,7 +642,11 @@ export class Lab {
       if (existsSync(this.unitFile(host.name, unit)))
         await this.systemctl(host, 'stop', unit).catch((e: Error) => this.log(e.message));
     };
+    // The bot first (it drains its workers), then what feeds it.
+    await stopPid(readPidFile(this.daemonFiles('bot').pidFile), 20_000);
     await Promise.all([
+      stopPid(readPidFile(this.daemonFiles('slack-local').pidFile)),
+      stopPid(readPidFile(this.daemonFiles('pagerduty-local').pidFile)),
       stopPid(readPidFile(path.join(this.dir, 'alertmanager/alertmanager.pid'))),
       stopPid(readPidFile(path.join(this.dir, 'prometheus/prometheus.pid'))),
       stopPid(readPidFile(this.agentFiles().pidFile)),
@@ -704,6 +799,30 @@ export class Lab {
       },
       () => httpOk(`http://${this.sinkListen}/health`),
     );
+    add(
+      {
+        name: 'slack-local',
+        kind: 'slack-local',
+        address: this.slackListen,
+        pid: readPidFile(this.daemonFiles('slack-local').pidFile) ?? null,
+      },
+      () => httpOk(`http://${this.slackListen}/_local/health`),
+    );
+    add(
+      {
+        name: 'pagerduty-local',
+        kind: 'pagerduty-local',
+        address: this.pagerdutyListen,
+        pid: readPidFile(this.daemonFiles('pagerduty-local').pidFile) ?? null,
+      },
+      () => httpOk(`http://${this.pagerdutyListen}/_local/health`),
+    );
+    if (this.withBot) {
+      add(
+        { name: 'bot', kind: 'bot', address: new URL(this.botUrl).host, pid: readPidFile(this.daemonFiles('bot').pidFile) ?? null },
+        () => httpOk(`${this.botUrl}/health`),
+      );
+    }
     await Promise.all(checks);
     return {
       dir: this.dir,
@@ -711,12 +830,15 @@ export class Lab {
       up: components.every((c) => c.healthy),
       components,
       credentials: creds,
-      botEnv: creds ? botEnvironment(creds, this.inventory.source) : null,
+      botEnv: creds ? botEnvironment(creds, this.inventory.source, this.standInUrls()) : null,
       urls: {
         prometheus: `http://${this.prometheusListen}`,
         alertmanager: `http://${this.alertmanagerListen}`,
         loadBalancer: `http://${this.lbListen}`,
         sink: `http://${this.sinkListen}`,
+        slack: `http://${this.slackListen}`,
+        pagerduty: `http://${this.pagerdutyListen}`,
+        bot: this.botUrl,
       },
     };
   }
@@ -776,6 +898,7 @@ export class Lab {
       ...this.appHosts().map((h) => path.join(this.hostDir(h.name), 'log/qnwis/error.log')),
       ...this.appHosts().map((h) => this.runFile(h.name, 'qnwis.journal')),
       path.join(this.dir, 'alertmanager/alertmanager.log'),
+      this.daemonFiles('bot').logFile,
     ].filter((f) => existsSync(f));
     const tail = spawn('tail', ['-n', '0', '-F', ...files], { stdio: ['ignore', 'pipe', 'ignore'] });
     tail.stdout.setEncoding('utf8');

@@ -133,15 +133,26 @@ async function setUpSlack(config: Config, log: Logger): Promise<SlackSetup> {
   return { token: 'xoxb-local-stand-in', apiUrl: local.apiUrl, signingSecret, close: () => local.close() };
 }
 
-export async function run(startup: Startup, log: Logger): Promise<() => Promise<void>> {
+export interface RunOptions {
+  /** A schema of its own in the bot database (tests). */
+  schema?: string;
+}
+
+export interface Running {
+  store: IncidentStore;
+  stop(): Promise<void>;
+}
+
+export async function run(startup: Startup, log: Logger, opts: RunOptions = {}): Promise<Running> {
   const { config, inventory, role } = startup;
   log.info(
     { role, inventory: inventory.source, environment: inventory.environment, hosts: inventory.hosts.size },
     'qnwis-chatops starting',
   );
   await ensureDatabase(config.DATABASE_URL, log);
-  await migrate({ url: config.DATABASE_URL, logger: log });
-  const db = createPool({ url: config.DATABASE_URL, logger: log });
+  const schema = opts.schema ? { schema: opts.schema } : {};
+  await migrate({ url: config.DATABASE_URL, logger: log, ...schema });
+  const db = createPool({ url: config.DATABASE_URL, logger: log, ...schema });
   const store = new IncidentStore(db);
 
   // Producers fail fast when Redis is down (the webhook then answers 503); workers wait for it.
@@ -233,13 +244,16 @@ export async function run(startup: Startup, log: Logger): Promise<() => Promise<
       closers.push(() => pdWorker.close());
     }
   }
-  return async () => {
-    for (const close of closers) await close();
-    await queues.close();
-    await slack.close();
-    await db.end();
-    producerRedis.disconnect();
-    workerRedis.disconnect();
+  return {
+    store,
+    async stop() {
+      for (const close of closers) await close();
+      await queues.close();
+      await slack.close();
+      await db.end();
+      producerRedis.disconnect();
+      workerRedis.disconnect();
+    },
   };
 }
 
@@ -255,9 +269,9 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger({ level: startup.config.LOG_LEVEL });
-  let stop: () => Promise<void>;
+  let running: Running;
   try {
-    stop = await run(startup, log);
+    running = await run(startup, log);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`qnwis-chatops: ${err.message}\n`);
@@ -268,7 +282,7 @@ async function main(): Promise<void> {
   }
   const shutdown = (signal: string) => {
     log.info({ signal }, 'stopping');
-    stop().then(
+    running.stop().then(
       () => process.exit(0),
       (err: unknown) => {
         log.error({ err }, 'unclean stop');

@@ -64,6 +64,11 @@ export function createServer(deps: ServerDeps): BotServer {
     // Bolt's auth.test at start-up would make the bot depend on Slack being up to receive alerts.
     tokenVerificationEnabled: false,
   });
+  // Link buttons (graph, silence, PagerDuty) open their URL; Slack still sends the click, which
+  // must be acknowledged or the user sees an error mark.
+  app.action(/^incident\.link\./, async ({ ack }) => {
+    await ack();
+  });
   app.error(async (err) => {
     deps.log.error({ err }, 'slack listener failed');
   });

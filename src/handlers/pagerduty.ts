@@ -103,6 +103,8 @@ export function pagerdutyHandler(deps: PagerDutyHandlerDeps) {
           await deps.store.acknowledge(row.id, who, 'pagerduty');
           break;
         case 'incident.resolved':
+          // Resolved by our own Events API resolve (agent is the service): nothing new to tell.
+          if (event.agent?.type === 'service_reference') break;
           await deps.store.addEvent(row.id, { kind: 'resolved_in_pagerduty', by: who }, who);
           break;
         case 'incident.reassigned':

@@ -12,11 +12,10 @@ import { createHash } from 'node:crypto';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import { digestMessage } from '../bot/blocks/digest-message.js';
 import { incidentMessage } from '../bot/blocks/incident-message.js';
-import { threadReply } from '../bot/blocks/thread-reply.js';
+import { type ThreadEvent, threadReply } from '../bot/blocks/thread-reply.js';
 import type { ChatClient, SlackMessage } from '../bot/chat.js';
 import { toIncidentView } from '../bot/incident-view.js';
 import { SlackRateLimitedError, SlackRejectedError } from '../errors.js';
-import type { IncidentEvent } from '../incidents/incident.js';
 import type { Logger } from '../observability/logger.js';
 import type { IncidentStore, TimelineEntry } from '../store/incidents.js';
 import type { ChannelPacer } from './pacing.js';
@@ -116,7 +115,8 @@ export function createSlackProcessor(deps: SlackSyncDeps) {
       await deps.store.setRenderedHash(row.id, h);
     }
     for (const entry of await deps.store.timeline(row.id, row.threadCursor)) {
-      const reply = threadReply(toEvent(entry), view, now());
+      const event = toEvent(entry);
+      const reply = event ? threadReply(event, view, now()) : null;
       if (reply) await paced(channel, () => deps.chat.postMessage(channel, reply, ts));
       await deps.store.advanceThreadCursor(row.id, entry.id);
     }
@@ -189,6 +189,27 @@ export function createSlackProcessor(deps: SlackSyncDeps) {
   };
 }
 
-function toEvent(entry: TimelineEntry): IncidentEvent {
-  return { kind: entry.kind, ...entry.data } as unknown as IncidentEvent;
+const THREAD_KINDS = new Set([
+  'opened',
+  'alert_firing',
+  'alert_resolved',
+  'severity_changed',
+  'resolved',
+  'acknowledged',
+  'reassigned',
+  'escalated',
+  'annotated',
+]);
+
+/** The timeline entry as a thread event, or null for bookkeeping entries the thread does not tell. */
+function toEvent(entry: TimelineEntry): ThreadEvent | null {
+  if (entry.kind === 'resolved_in_pagerduty') {
+    return {
+      kind: 'annotated',
+      by: String(entry.data.by ?? 'PagerDuty'),
+      detail: 'resolved the PagerDuty incident',
+    };
+  }
+  if (!THREAD_KINDS.has(entry.kind)) return null;
+  return { kind: entry.kind, ...entry.data } as unknown as ThreadEvent;
 }
