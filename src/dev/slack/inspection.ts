@@ -86,7 +86,12 @@ export function createInspectionRouter(opts: InspectionOptions): {
   const streams = new Set<Response>();
 
   router.get('/_local/health', (_req, res) => {
-    res.json({ ok: true, bot_url: opts.botUrl(), rate_limit: opts.limiter.settings });
+    res.json({
+      ok: true,
+      bot_url: opts.botUrl(),
+      rate_limit: opts.limiter.settings,
+      rate_limited: opts.limiter.refused,
+    });
   });
 
   router.get('/_local/workspace', (_req, res) => {

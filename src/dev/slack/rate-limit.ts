@@ -31,6 +31,8 @@ interface Bucket {
 
 export class TokenBucketLimiter {
   private readonly buckets = new Map<string, Bucket>();
+  /** Calls refused with 429, per key: tests check that a client's pacing keeps this near zero. */
+  private readonly refusedByKey = new Map<string, number>();
   private config: RateLimitConfig;
   private readonly now: () => number;
 
@@ -52,6 +54,11 @@ export class TokenBucketLimiter {
 
   reset(): void {
     this.buckets.clear();
+    this.refusedByKey.clear();
+  }
+
+  get refused(): Record<string, number> {
+    return Object.fromEntries(this.refusedByKey);
   }
 
   take(key: string): RateDecision {
@@ -69,6 +76,7 @@ export class TokenBucketLimiter {
       bucket.tokens -= 1;
       return { allowed: true };
     }
+    this.refusedByKey.set(key, (this.refusedByKey.get(key) ?? 0) + 1);
     const firstTokenAt = now + (1 - bucket.tokens) * intervalMs;
     const slot = Math.max(firstTokenAt, bucket.nextSlotMs);
     bucket.nextSlotMs = slot + intervalMs;
