@@ -59,7 +59,11 @@ export interface StandIns {
 }
 
 /** The environment the bot needs to operate this lab (also written to .lab/lab.env). */
-export function botEnvironment(creds: LabCredentials, inventoryPath: string, standIns: StandIns): Record<string, string> {
+export function botEnvironment(
+  creds: LabCredentials,
+  inventoryPath: string,
+  standIns: StandIns,
+): Record<string, string> {
   return {
     INVENTORY_PATH: inventoryPath,
     ALERTMANAGER_WEBHOOK_TOKEN: creds.webhookToken,

@@ -539,7 +539,11 @@ export class Lab {
     }
     await Promise.all([
       waitFor('the local Slack stand-in', () => httpOk(`http://${this.slackListen}/_local/health`), 30_000),
-      waitFor('the local PagerDuty stand-in', () => httpOk(`http://${this.pagerdutyListen}/_local/health`), 30_000),
+      waitFor(
+        'the local PagerDuty stand-in',
+        () => httpOk(`http://${this.pagerdutyListen}/_local/health`),
+        30_000,
+      ),
     ]);
   }
 
@@ -819,7 +823,12 @@ export class Lab {
     );
     if (this.withBot) {
       add(
-        { name: 'bot', kind: 'bot', address: new URL(this.botUrl).host, pid: readPidFile(this.daemonFiles('bot').pidFile) ?? null },
+        {
+          name: 'bot',
+          kind: 'bot',
+          address: new URL(this.botUrl).host,
+          pid: readPidFile(this.daemonFiles('bot').pidFile) ?? null,
+        },
         () => httpOk(`${this.botUrl}/health`),
       );
     }

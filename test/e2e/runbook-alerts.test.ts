@@ -2,10 +2,12 @@
  * Each of the runbook's six alerts fires for real through Prometheus → Alertmanager when its fault
  * breaks the lab, and resolves when the fault is healed. The assertions are on the webhook payloads
  * Alertmanager actually delivered (recorded by the lab's sink, which receives exactly what the bot
- * receives).
+ * receives), and on what the bot made of them: exactly one top-level Slack message in the routed
+ * channel with the runbook severity, turned resolved in place; a PagerDuty incident for SEV-1/2 only.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FaultName, Faults } from '../../lab/faults.js';
+import { eventually, isTopLevel, type SlackMessageView } from '../support/bot.js';
 import { type AlertmanagerAlert, lab, labCredentials, type Received, WebhookSink } from '../support/lab.js';
 
 const sink = new WebhookSink();
@@ -18,17 +20,26 @@ interface Case {
   host?: string;
   alert: string;
   severity: 'critical' | 'warning';
+  /** What the bot must show: the runbook severity and the routed channel. */
+  sev: 'SEV-1' | 'SEV-2' | 'SEV-3' | 'SEV-4';
+  channel: 'qnwis-alerts' | 'qnwis-db';
   /** The `host` label the alert must carry (absent for fleet-wide alerts). */
   alertHost?: string;
 }
 
 const CASES: Case[] = [
-  { fault: 'error-rate', host: 'app-01', alert: 'HighErrorRate', severity: 'critical', alertHost: 'app-01' },
-  { fault: 'down', host: 'app-02', alert: 'ServiceDown', severity: 'critical', alertHost: 'app-02' },
-  { fault: 'db-down', alert: 'DatabaseDown', severity: 'critical', alertHost: 'app-01' },
-  { fault: 'slow-query', alert: 'QueryLatencyHigh', severity: 'warning' },
-  { fault: 'cache-miss', alert: 'LowCacheHitRate', severity: 'warning', alertHost: 'app-01' },
-  { fault: 'memory', host: 'app-03', alert: 'HighMemoryUsage', severity: 'warning', alertHost: 'app-03' },
+  // biome-ignore format: one case per line reads as a table
+  { fault: 'error-rate', host: 'app-01', alert: 'HighErrorRate', severity: 'critical', alertHost: 'app-01', sev: 'SEV-2', channel: 'qnwis-alerts' },
+  // biome-ignore format: one case per line reads as a table
+  { fault: 'down', host: 'app-02', alert: 'ServiceDown', severity: 'critical', alertHost: 'app-02', sev: 'SEV-3', channel: 'qnwis-alerts' },
+  // biome-ignore format: one case per line reads as a table
+  { fault: 'db-down', alert: 'DatabaseDown', severity: 'critical', alertHost: 'app-01', sev: 'SEV-1', channel: 'qnwis-db' },
+  // biome-ignore format: one case per line reads as a table
+  { fault: 'slow-query', alert: 'QueryLatencyHigh', severity: 'warning', sev: 'SEV-3', channel: 'qnwis-alerts' },
+  // biome-ignore format: one case per line reads as a table
+  { fault: 'cache-miss', alert: 'LowCacheHitRate', severity: 'warning', alertHost: 'app-01', sev: 'SEV-3', channel: 'qnwis-db' },
+  // biome-ignore format: one case per line reads as a table
+  { fault: 'memory', host: 'app-03', alert: 'HighMemoryUsage', severity: 'warning', alertHost: 'app-03', sev: 'SEV-3', channel: 'qnwis-alerts' },
 ];
 
 let webhookToken = '';
@@ -61,6 +72,7 @@ describe('the runbook alerts fire and resolve through Prometheus and Alertmanage
   for (const c of CASES) {
     it(`${c.fault} makes ${c.alert} fire, heal resolves it`, async () => {
       const before = await sink.lastSeq();
+      const since = Date.now() / 1000;
       await faults.inject(c.fault, c.host);
 
       const firing = await sink.waitFor((r) => r.body.alerts.some(matches(c, 'firing')), {
@@ -79,6 +91,18 @@ describe('the runbook alerts fire and resolve through Prometheus and Alertmanage
       expect(alert.endsAt).toBe('0001-01-01T00:00:00Z');
       expect(alert.generatorURL).toContain('/graph?g0.expr=');
 
+      // The bot: one top-level message in the routed channel with the runbook severity.
+      const posted = await waitForMessage(
+        c,
+        since,
+        (m) => m.text.startsWith(`${c.sev} ${c.alert} `),
+        FIRE_WITHIN_MS,
+      );
+      const key = /QNWIS-\d+/.exec(JSON.stringify(posted.blocks))?.[0] ?? '';
+      expect(key).toMatch(/^QNWIS-\d+$/);
+      const pages = c.sev === 'SEV-1' || c.sev === 'SEV-2';
+      if (pages) await waitForPage(key, 'triggered');
+
       const afterFiring = firing.seq;
       await faults.heal(c.fault);
       const resolved = await sink.waitFor(
@@ -89,9 +113,57 @@ describe('the runbook alerts fire and resolve through Prometheus and Alertmanage
       const done = resolved.body.alerts.find((a) => a.fingerprint === alert.fingerprint);
       expect(done?.startsAt).toBe(alert.startsAt);
       expect(Date.parse(done?.endsAt ?? '')).toBeGreaterThan(Date.parse(alert.startsAt));
+
+      // The same message turns resolved; nothing new at top level.
+      await waitForMessage(
+        c,
+        since,
+        (m) => m.ts === posted.ts && / RESOLVED /.test(m.text),
+        RESOLVE_WITHIN_MS,
+      );
+      const top = (await messages(c.channel)).filter(
+        (m) => isTopLevel(m) && Number(m.ts) >= since && m.text.includes(` ${c.alert} `),
+      );
+      expect(top.map((m) => m.ts)).toEqual([posted.ts]);
+      if (pages) await waitForPage(key, 'resolved');
+      else expect((await pdIncidents()).filter((i) => i.incident_key === key)).toEqual([]);
     });
   }
 });
+
+async function messages(channel: string): Promise<SlackMessageView[]> {
+  const res = await fetch(`${lab.standInUrls().slackUrl}/_local/messages?channel=${channel}`);
+  return (await res.json()) as SlackMessageView[];
+}
+
+async function waitForMessage(
+  c: Case,
+  since: number,
+  match: (m: SlackMessageView) => boolean,
+  timeoutMs: number,
+): Promise<SlackMessageView> {
+  return eventually(
+    `a ${c.sev} ${c.alert} message in #${c.channel}`,
+    async () => (await messages(c.channel)).find((m) => isTopLevel(m) && Number(m.ts) >= since && match(m)),
+    timeoutMs,
+  );
+}
+
+async function pdIncidents(): Promise<{ incident_key: string; status: string }[]> {
+  const res = await fetch(`${lab.standInUrls().pagerdutyUrl}/_local/incidents`);
+  return (await res.json()) as { incident_key: string; status: string }[];
+}
+
+async function waitForPage(key: string, status: 'triggered' | 'resolved'): Promise<void> {
+  await eventually(
+    `PagerDuty incident ${key} ${status}`,
+    async () => {
+      const found = (await pdIncidents()).filter((i) => i.incident_key === key);
+      return found.length === 1 && found[0]?.status === status;
+    },
+    30_000,
+  );
+}
 
 function assertWebhookShape(r: Received): void {
   expect(r.authorized).toBe(true);

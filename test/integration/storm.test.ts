@@ -91,7 +91,9 @@ describe('an alert storm', () => {
     // A few incidents may have had their own message before the storm was recognised; not 300.
     expect(top.length).toBeLessThanOrEqual(7);
 
-    console.log(`storm: SEV-1 posted ${sev1PostedAfterMs} ms after its webhook; 429s per channel ${JSON.stringify(await rateLimited())}`);
+    console.log(
+      `storm: SEV-1 posted ${sev1PostedAfterMs} ms after its webhook; 429s per channel ${JSON.stringify(await rateLimited())}`,
+    );
     expect(sev1PostedAfterMs).toBeGreaterThanOrEqual(0);
     expect(sev1PostedAfterMs).toBeLessThan(2000);
 
