@@ -188,6 +188,7 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
         queues,
         paging,
         pagingFallbackMs: 5000,
+        diagnose: true,
         context: {
           router: createRouter(config.SLACK_ROUTES ?? DEFAULT_ROUTES, config.SLACK_DEFAULT_CHANNEL),
           appHosts: hostsWithRole(inventory, 'app').map((h) => h.name),

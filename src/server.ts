@@ -5,6 +5,7 @@
 import type { Server } from 'node:http';
 import { App, ExpressReceiver, LogLevel } from '@slack/bolt';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { proposedActionReply, proposedActionValue } from './bot/proposed-actions.js';
 import { type AlertmanagerHandlerDeps, alertmanagerHandler } from './handlers/alertmanager.js';
 import { type PagerDutyHandlerDeps, pagerdutyHandler } from './handlers/pagerduty.js';
 import type { Logger } from './observability/logger.js';
@@ -68,6 +69,31 @@ export function createServer(deps: ServerDeps): BotServer {
   // must be acknowledged or the user sees an error mark.
   app.action(/^incident\.link\./, async ({ ack }) => {
     await ack();
+  });
+  // A playbook's proposed fix: say exactly what it would do (nothing runs yet).
+  app.action(/^incident\.propose\./, async ({ ack, body, action, respond }) => {
+    await ack();
+    const raw = action.type === 'button' ? action.value : undefined;
+    let value: unknown = null;
+    try {
+      value = raw ? JSON.parse(raw) : null;
+    } catch {
+      value = null;
+    }
+    const parsed = proposedActionValue.safeParse(value);
+    if (!parsed.success) {
+      await respond({
+        response_type: 'ephemeral',
+        replace_original: false,
+        text: 'That button is not one I made.',
+      });
+      return;
+    }
+    await respond({
+      response_type: 'ephemeral',
+      replace_original: false,
+      text: proposedActionReply(parsed.data, body.user.id),
+    });
   });
   app.error(async (err) => {
     deps.log.error({ err }, 'slack listener failed');

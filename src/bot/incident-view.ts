@@ -32,5 +32,7 @@ export function toIncidentView(row: IncidentRow, alerts: readonly AlertState[]):
       alertmanager: row.externalUrl || null,
     },
     nextEscalation: null,
+    diagnosis: row.diagnosisVerdict,
+    proposedActions: row.proposedActions,
   };
 }

@@ -8,7 +8,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { StoreUnavailableError } from '../errors.js';
 import { describeWebhookProblems, webhookSchema } from '../incidents/alertmanager.js';
-import { enqueueIncidentSync, enqueuePagerDuty, type Queues } from '../jobs/queues.js';
+import { enqueueIncidentSync, enqueuePagerDuty, enqueuePlaybook, type Queues } from '../jobs/queues.js';
 import type { Logger } from '../observability/logger.js';
 import type { IncidentStore, RecordContext } from '../store/incidents.js';
 
@@ -21,6 +21,8 @@ export interface AlertmanagerHandlerDeps {
   /** Safety net: page even if Slack is down (the Slack job pages sooner, with a permalink). */
   pagingFallbackMs: number;
   paging: boolean;
+  /** Run the alert's playbook when an incident opens. */
+  diagnose: boolean;
 }
 
 /** Constant time, and no length leak: both sides are hashed to the same size first. */
@@ -59,6 +61,7 @@ export function alertmanagerHandler(deps: AlertmanagerHandlerDeps) {
         const row = await deps.store.get(inc.id);
         if (!row) continue;
         await enqueueIncidentSync(deps.queues, inc.id, row.severity);
+        if (inc.opened && deps.diagnose) await enqueuePlaybook(deps.queues, inc.id, row.severity);
         if (deps.paging && (row.severity === 'SEV-1' || row.severity === 'SEV-2')) {
           await enqueuePagerDuty(deps.queues, inc.id, row.status === 'resolved' ? 0 : deps.pagingFallbackMs);
         }

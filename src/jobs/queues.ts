@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Severity } from '../incidents/runbook.js';
 
-export const QUEUE_NAMES = { slack: 'slack', pagerduty: 'pagerduty' } as const;
+export const QUEUE_NAMES = { slack: 'slack', pagerduty: 'pagerduty', diagnose: 'diagnose' } as const;
 
 export const slackJobs = {
   'incident-sync': z.object({ incidentId: z.number().int().positive() }),
@@ -16,6 +16,11 @@ export const slackJobs = {
 
 export const pagerdutyJobs = {
   'incident-event': z.object({ incidentId: z.number().int().positive() }),
+} as const;
+
+export const diagnoseJobs = {
+  'incident-playbook': z.object({ incidentId: z.number().int().positive() }),
+  'incident-chart': z.object({ incidentId: z.number().int().positive() }),
 } as const;
 
 export type SlackJobName = keyof typeof slackJobs;
@@ -29,6 +34,7 @@ export function priorityOf(severity: Severity): number {
 export interface Queues {
   slack: Queue;
   pagerduty: Queue;
+  diagnose: Queue;
   close(): Promise<void>;
 }
 
@@ -45,11 +51,17 @@ export function createQueues(connection: Redis, prefix: string): Queues {
   };
   const slack = new Queue(QUEUE_NAMES.slack, opts);
   const pagerduty = new Queue(QUEUE_NAMES.pagerduty, opts);
+  // Diagnostics are read-only but not worth many retries: a host that is down is a result.
+  const diagnose = new Queue(QUEUE_NAMES.diagnose, {
+    ...opts,
+    defaultJobOptions: { ...opts.defaultJobOptions, attempts: 3 },
+  });
   return {
     slack,
     pagerduty,
+    diagnose,
     async close() {
-      await Promise.all([slack.close(), pagerduty.close()]);
+      await Promise.all([slack.close(), pagerduty.close(), diagnose.close()]);
     },
   };
 }
@@ -74,4 +86,17 @@ export async function enqueueDigestSync(queues: Queues, digestId: number): Promi
 
 export async function enqueuePagerDuty(queues: Queues, incidentId: number, delayMs = 0): Promise<void> {
   await queues.pagerduty.add('incident-event', { incidentId }, { delay: delayMs });
+}
+
+export async function enqueuePlaybook(queues: Queues, incidentId: number, severity: Severity): Promise<void> {
+  // One playbook per incident opening: the job id makes a re-delivered webhook harmless.
+  await queues.diagnose.add(
+    'incident-playbook',
+    { incidentId },
+    { jobId: `playbook-${incidentId}`, priority: priorityOf(severity) },
+  );
+}
+
+export async function enqueueChart(queues: Queues, incidentId: number): Promise<void> {
+  await queues.diagnose.add('incident-chart', { incidentId }, { jobId: `chart-${incidentId}` });
 }

@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
+import { type DiagnosisEvent, diagnosisReply } from '../bot/blocks/diagnosis-reply.js';
 import { digestMessage } from '../bot/blocks/digest-message.js';
 import { incidentMessage } from '../bot/blocks/incident-message.js';
 import { type ThreadEvent, threadReply } from '../bot/blocks/thread-reply.js';
@@ -116,7 +117,12 @@ export function createSlackProcessor(deps: SlackSyncDeps) {
     }
     for (const entry of await deps.store.timeline(row.id, row.threadCursor)) {
       const event = toEvent(entry);
-      const reply = event ? threadReply(event, view, now()) : null;
+      const reply =
+        entry.kind === 'diagnosed'
+          ? diagnosisReply(entry.data as unknown as DiagnosisEvent)
+          : event
+            ? threadReply(event, view, now())
+            : null;
       if (reply) await paced(channel, () => deps.chat.postMessage(channel, reply, ts));
       await deps.store.advanceThreadCursor(row.id, entry.id);
     }

@@ -17,6 +17,7 @@ import {
   type IncidentStatus,
 } from '../incidents/incident.js';
 import type { Router } from '../incidents/routing.js';
+import type { ProposedAction } from '../ops/playbooks.js';
 import type { Severity } from '../incidents/runbook.js';
 import type { SeverityPolicy } from '../incidents/severity.js';
 import type { Db } from './db.js';
@@ -43,6 +44,10 @@ export interface IncidentRow {
   pdHtmlUrl: string | null;
   acknowledgedBy: string | null;
   acknowledgedAt: Date | null;
+  /** The playbook's one-line verdict, once it has run. */
+  diagnosisVerdict: string | null;
+  diagnosedAt: Date | null;
+  proposedActions: ProposedAction[];
   openedAt: Date;
   resolvedAt: Date | null;
   createdAt: Date;
@@ -77,7 +82,7 @@ export interface RecordResult {
 const INCIDENT_COLUMNS = `id, key, group_key, alertname, severity, status, channel, common_labels, external_url,
   slack_channel_id, slack_ts, slack_permalink, slack_rendered_hash, digest_id, thread_cursor,
   pd_dedup_key, pd_status, pd_incident_id, pd_html_url, acknowledged_by, acknowledged_at,
-  opened_at, resolved_at, created_at, updated_at`;
+  diagnosis_verdict, diagnosed_at, proposed_actions, opened_at, resolved_at, created_at, updated_at`;
 
 function toIncident(r: Record<string, unknown>): IncidentRow {
   return {
@@ -102,6 +107,9 @@ function toIncident(r: Record<string, unknown>): IncidentRow {
     pdHtmlUrl: (r.pd_html_url as string | null) ?? null,
     acknowledgedBy: (r.acknowledged_by as string | null) ?? null,
     acknowledgedAt: (r.acknowledged_at as Date | null) ?? null,
+    diagnosisVerdict: (r.diagnosis_verdict as string | null) ?? null,
+    diagnosedAt: (r.diagnosed_at as Date | null) ?? null,
+    proposedActions: (r.proposed_actions as ProposedAction[] | null) ?? [],
     openedAt: r.opened_at as Date,
     resolvedAt: (r.resolved_at as Date | null) ?? null,
     createdAt: r.created_at as Date,
@@ -411,6 +419,31 @@ export class IncidentStore {
          pd_html_url = COALESCE($5, pd_html_url), updated_at = now() WHERE id = $1`,
       [id, pd.dedupKey, pd.status, pd.incidentId ?? null, pd.htmlUrl ?? null],
     );
+  }
+
+  /**
+   * Records a playbook run: the verdict and proposed fixes on the incident, and the full results
+   * in the timeline (the thread reply is rendered from that event).
+   */
+  async recordDiagnosis(
+    id: number,
+    diagnosis: {
+      playbook: string;
+      runbook: string;
+      verdict: string;
+      actions: ProposedAction[];
+      results: unknown[];
+      durationMs: number;
+    },
+  ): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query(
+        `UPDATE incidents SET diagnosis_verdict = $2, diagnosed_at = now(), proposed_actions = $3, updated_at = now()
+         WHERE id = $1`,
+        [id, diagnosis.verdict, JSON.stringify(diagnosis.actions)],
+      );
+      await this.appendEvent(c, id, { kind: 'diagnosed', ...diagnosis }, 'playbook');
+    });
   }
 
   /** Marks the incident acknowledged (if still firing) and records who did it. */

@@ -24,6 +24,8 @@ function incident(i: number, over: Partial<IncidentView> = {}): IncidentView {
     runbookSection: '',
     links: { graph: null, silence: null, pagerduty: null, alertmanager: null },
     nextEscalation: null,
+    diagnosis: null,
+    proposedActions: [],
     ...over,
   };
 }

@@ -30,6 +30,8 @@ function view(over: Partial<IncidentView> = {}): IncidentView {
       alertmanager: 'http://127.0.0.1:9093',
     },
     nextEscalation: 'escalates to Senior SRE + Dev Lead at 22:12 UTC',
+    diagnosis: null,
+    proposedActions: [],
     ...over,
   };
 }
@@ -269,5 +271,34 @@ describe('incidentMessage within Slack limits', () => {
       NOW,
     );
     expect(buttons(message.blocks).map((b) => b.action_id)).not.toContain(INCIDENT_LINK_ACTIONS.graph);
+  });
+});
+
+describe('incidentMessage with a diagnosis', () => {
+  const diagnosed = () =>
+    view({
+      diagnosis: "app-02: 412 ERROR lines, top: 'connection pool exhausted' ×300; DB connections 95/100",
+      proposedActions: [
+        { command: 'restart', target: 'app-02', label: 'Restart qnwis on app-02', description: 'x', style: 'primary' },
+      ],
+    });
+
+  it('shows the verdict and the proposed fixes as buttons carrying what they would do', () => {
+    const blocks = incidentMessage(diagnosed(), NOW).blocks;
+    expect(JSON.stringify(blocks)).toContain('*Diagnosis:* app-02: 412 ERROR lines');
+    const proposed = blocks.find((b) => b.block_id === 'incident.proposed');
+    expect(proposed).toMatchObject({
+      type: 'actions',
+      elements: [{ action_id: 'incident.propose.0', text: { text: 'Restart qnwis on app-02' }, style: 'primary' }],
+    });
+    const value = JSON.parse((proposed as { elements: { value: string }[] }).elements[0]?.value ?? '{}');
+    expect(value).toEqual({ key: 'QNWIS-42', command: 'restart', target: 'app-02' });
+    expect(checkSlackLimits(incidentMessage(diagnosed(), NOW))).toEqual([]);
+  });
+
+  it('drops the proposed fixes once resolved, keeps the verdict', () => {
+    const blocks = incidentMessage({ ...diagnosed(), status: 'resolved', resolvedAt: NOW }, NOW).blocks;
+    expect(blocks.find((b) => b.block_id === 'incident.proposed')).toBeUndefined();
+    expect(JSON.stringify(blocks)).toContain('*Diagnosis:*');
   });
 });

@@ -21,6 +21,8 @@ function view(over: Partial<IncidentView> = {}): IncidentView {
     runbookSection: 'Common Operational Tasks › Checking System Status / Restarting Services',
     links: { graph: null, silence: null, pagerduty: null, alertmanager: null },
     nextEscalation: null,
+    diagnosis: null,
+    proposedActions: [],
     ...over,
   };
 }

@@ -232,13 +232,46 @@ function fallbackText(view: IncidentView, now: Date): string {
  * size budget, and if even a short description would not fit (absurdly long URLs), link buttons
  * give way, longest URL first.
  */
+/** Prefix of the proposed-action buttons' action_id; the value carries `{ key, command, target }`. */
+export const PROPOSED_ACTION_PREFIX = 'incident.propose.';
+const MAX_PROPOSED = 5;
+
+/** The playbook's verdict, one line (only once diagnostics ran). */
+function diagnosisBlock(view: IncidentView): SectionBlock[] {
+  if (!view.diagnosis) return [];
+  const verdict = escapeTruncate(oneLine(view.diagnosis), 600);
+  return [{ type: 'section', text: mrkdwn(`🔎 *Diagnosis:* ${verdict}`, { verbatim: true }) }];
+}
+
+/** The runbook fixes the playbook proposes; gone once the incident resolved. */
+function proposedButtons(view: IncidentView): ActionsBlock[] {
+  if (view.status === 'resolved' || view.proposedActions.length === 0) return [];
+  const elements: Button[] = view.proposedActions.slice(0, MAX_PROPOSED).map((a, i) => ({
+    type: 'button',
+    action_id: `${PROPOSED_ACTION_PREFIX}${i}`,
+    text: plain(a.label, SLACK_LIMITS.buttonText),
+    value: JSON.stringify({ key: view.key, command: a.command, target: a.target }).slice(
+      0,
+      SLACK_LIMITS.buttonValue,
+    ),
+    ...(a.style ? { style: a.style } : {}),
+  }));
+  return [{ type: 'actions', block_id: 'incident.proposed', elements }];
+}
+
 export function incidentMessage(view: IncidentView, now: Date): { text: string; blocks: KnownBlock[] } {
-  const top: KnownBlock[] = [header(view, now), statusLine(view, now), fields(view, now)];
+  const top: KnownBlock[] = [
+    header(view, now),
+    statusLine(view, now),
+    fields(view, now),
+    ...diagnosisBlock(view),
+  ];
   const context = requirements(view, now);
   let buttons = linkButtons(view);
   const actions = (): ActionsBlock[] => (buttons.length > 0 ? [{ type: 'actions', elements: buttons }] : []);
   // A section around the description costs about 60 characters of JSON besides its text.
-  const room = () => BUDGET.blocksJson - blocksSize([...top, context, ...actions()]) - 60;
+  const proposed = proposedButtons(view);
+  const room = () => BUDGET.blocksJson - blocksSize([...top, context, ...proposed, ...actions()]) - 60;
   while (buttons.length > 0 && room() < BUDGET.minDescription) {
     const longest = buttons.reduce((a, b) => ((b.url?.length ?? 0) > (a.url?.length ?? 0) ? b : a));
     buttons = buttons.filter((b) => b !== longest);
@@ -246,6 +279,6 @@ export function incidentMessage(view: IncidentView, now: Date): { text: string; 
   const body = details(view, Math.max(0, room()));
   return {
     text: fallbackText(view, now),
-    blocks: [...top, ...(body ? [body] : []), context, ...actions()],
+    blocks: [...top, ...(body ? [body] : []), context, ...proposed, ...actions()],
   };
 }

@@ -32,6 +32,16 @@ export interface IncidentView {
   };
   /** e.g. "escalates to Senior SRE + Dev Lead at 03:42 UTC"; null when nothing is scheduled. */
   nextEscalation: string | null;
+  /** The playbook's one-line verdict, once its diagnostics ran. */
+  diagnosis: string | null;
+  /** Runbook fixes the playbook proposes (buttons until the incident resolves). */
+  proposedActions: {
+    command: string;
+    target: string;
+    label: string;
+    description: string;
+    style?: 'primary' | 'danger';
+  }[];
 }
 
 /**
