@@ -25,6 +25,8 @@ const REQUIREMENTS: Requirement[] = [
   { binary: '/usr/bin/psql', pkg: 'postgresql-client-15' },
   { binary: '/usr/bin/unshare', pkg: 'util-linux' },
   { binary: '/usr/bin/nsenter', pkg: 'util-linux' },
+  // The bot's charts are rasterised with DejaVu Sans.
+  { binary: '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf', pkg: 'fonts-dejavu-core' },
 ];
 
 export function missingPackages(): string[] {

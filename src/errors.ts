@@ -404,3 +404,44 @@ export class PagerDutyUnavailableError extends QnwisError {
 export class PagerDutyRejectedError extends QnwisError {
   readonly code = 'pagerduty_rejected';
 }
+
+// ---- Prometheus ----------------------------------------------------------------------------
+
+/**
+ * Prometheus could not answer the query right now: unreachable, no answer within the deadline,
+ * HTTP 429/5xx, or its own query timeout (`errorType` `timeout`, `canceled`, `unavailable`).
+ * Transient: the same query may succeed later. `url` is origin and path only.
+ */
+export class PrometheusUnavailableError extends QnwisError {
+  readonly code = 'prometheus_unavailable';
+  readonly url: string;
+  /** HTTP status, or null when no response arrived. */
+  readonly status: number | null;
+  constructor(url: string, detail: string, options: { cause?: unknown; status?: number | null } = {}) {
+    super(`Prometheus at ${url} is unavailable: ${detail}`, { cause: options.cause, transient: true });
+    this.url = url;
+    this.status = options.status ?? null;
+  }
+}
+
+/**
+ * Prometheus refused the query (`bad_data`: the expression does not parse; `execution`: it cannot
+ * be evaluated, e.g. many-to-many matching) or answered something that is not a range result
+ * (`errorType` `bad_response`). Permanent: the same query fails the same way.
+ */
+export class PrometheusQueryError extends QnwisError {
+  readonly code = 'prometheus_query_failed';
+  readonly url: string;
+  readonly status: number | null;
+  /** Prometheus's `errorType` (`bad_data`, `execution`, …), or `bad_response`. */
+  readonly errorType: string;
+  /** Prometheus's `error` text. */
+  readonly error: string;
+  constructor(url: string, errorType: string, error: string, options: { status?: number | null } = {}) {
+    super(`Prometheus at ${url} refused the query (${errorType}): ${error.slice(0, 300)}`);
+    this.url = url;
+    this.status = options.status ?? null;
+    this.errorType = errorType;
+    this.error = error;
+  }
+}

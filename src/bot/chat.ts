@@ -8,6 +8,7 @@
 import {
   type ChatPostMessageArguments,
   ErrorCode,
+  type FilesUploadV2Arguments,
   type KnownBlock,
   type WebAPICallError,
   WebClient,
@@ -24,6 +25,20 @@ export interface PostedMessage {
   readonly ts: string;
 }
 
+export interface FileUpload {
+  readonly filename: string;
+  readonly title: string;
+  readonly content: Buffer;
+  /** Description for screen readers (images). */
+  readonly altText?: string;
+  /** Text of the message the file is shared in. */
+  readonly initialComment?: string;
+}
+
+export interface UploadedFile {
+  readonly fileId: string;
+}
+
 /**
  * Failure semantics: `SlackRateLimitedError` (retry this channel later), `SlackRejectedError`
  * (permanent), `SlackUnavailableError` (transient, back off).
@@ -32,6 +47,11 @@ export interface ChatClient {
   postMessage(channel: string, message: SlackMessage, threadTs?: string): Promise<PostedMessage>;
   updateMessage(channel: string, ts: string, message: SlackMessage): Promise<void>;
   permalink(channel: string, ts: string): Promise<string | null>;
+  /**
+   * Uploads a file and shares it in `channel` (in the thread of `threadTs` when given). Not
+   * idempotent: a retry after a failure in the last step may share the file twice.
+   */
+  uploadFile(channel: string, file: FileUpload, threadTs?: string): Promise<UploadedFile>;
 }
 
 export function createWebClient(token: string, apiUrl: string): WebClient {
@@ -104,5 +124,31 @@ export class SlackChatClient implements ChatClient {
     } catch (err) {
       return classify('chat.getPermalink', err);
     }
+  }
+
+  /**
+   * `files.uploadV2`: files.getUploadURLExternal, the upload itself, then
+   * files.completeUploadExternal, which shares the file in the channel or thread.
+   */
+  async uploadFile(channel: string, file: FileUpload, threadTs?: string): Promise<UploadedFile> {
+    let fileId: string | undefined;
+    try {
+      const res = await this.client.files.uploadV2({
+        channel_id: channel,
+        file: file.content,
+        filename: file.filename,
+        title: file.title,
+        ...(file.altText ? { alt_text: file.altText } : {}),
+        ...(file.initialComment ? { initial_comment: file.initialComment } : {}),
+        ...(threadTs ? { thread_ts: threadTs } : {}),
+      } as FilesUploadV2Arguments);
+      const completed = (res as { files?: { files?: { id?: string }[] }[] }).files;
+      fileId = completed?.[0]?.files?.[0]?.id;
+    } catch (err) {
+      return classify('files.uploadV2', err);
+    }
+    // Slack always names the file it completed; without an id the answer is not one we understand.
+    if (!fileId) throw new SlackRejectedError('files.uploadV2', 'missing_file_id');
+    return { fileId };
   }
 }
