@@ -20,11 +20,16 @@ import {
 import { ConfigError } from './errors.js';
 import { createRouter, DEFAULT_ROUTES } from './incidents/routing.js';
 import { hostsWithRole, type Inventory, loadInventory } from './inventory.js';
+import { createChartProcessor } from './jobs/chart.js';
+import { createDiagnoseProcessor } from './jobs/diagnose.js';
 import { ChannelPacer } from './jobs/pacing.js';
 import { createEventsApiClient, createPagerDutyProcessor } from './jobs/pagerduty-events.js';
 import { createQueues, QUEUE_NAMES } from './jobs/queues.js';
 import { createSlackProcessor } from './jobs/slack-sync.js';
 import { createLogger, type Logger } from './observability/logger.js';
+import { runDiagnostics } from './ops/diagnostics/index.js';
+import { createFleetOps } from './ops/index.js';
+import { PrometheusClient } from './ops/prometheus.js';
 import { createServer } from './server.js';
 import { createPool, ensureDatabase, migrate } from './store/db.js';
 import { IncidentStore } from './store/incidents.js';
@@ -207,6 +212,7 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
     log.info({ host: config.HOST, port: config.PORT }, 'listening');
     closers.push(() => new Promise((resolve) => http.close(() => resolve())));
   }
+  const fleet = createFleetOps(config, inventory, log);
   if (role !== 'bot') {
     const pacer = new ChannelPacer(producerRedis, {
       prefix: `${config.QUEUE_PREFIX}:slack`,
@@ -222,6 +228,7 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
         queues,
         log,
         paging,
+        charts: Boolean(inventory.monitoring.prometheusUrl),
         storm: { threshold: config.STORM_THRESHOLD, windowMs: config.STORM_WINDOW_SEC * 1000 },
       }),
       { connection: workerRedis, prefix: config.QUEUE_PREFIX, concurrency: 8 },
@@ -230,6 +237,32 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
       log.error({ err, jobId: job?.id, job: job?.name }, 'slack job failed'),
     );
     closers.push(() => slackWorker.close());
+    const playbook = createDiagnoseProcessor({
+      store,
+      queues,
+      inventory,
+      context: fleet.context,
+      runDiagnostics,
+      log,
+    });
+    const chart = createChartProcessor({
+      store,
+      chat,
+      pacer,
+      prometheus: inventory.monitoring.prometheusUrl
+        ? new PrometheusClient(inventory.monitoring.prometheusUrl)
+        : null,
+      log,
+    });
+    const diagnoseWorker = new Worker(
+      QUEUE_NAMES.diagnose,
+      (job, token) => (job.name === 'incident-chart' ? chart(job, token) : playbook(job)),
+      { connection: workerRedis, prefix: config.QUEUE_PREFIX, concurrency: 4 },
+    );
+    diagnoseWorker.on('failed', (job, err) =>
+      log.error({ err, jobId: job?.id, job: job?.name }, 'diagnose job failed'),
+    );
+    closers.push(() => diagnoseWorker.close());
     if (config.PAGERDUTY_ROUTING_KEY) {
       const pdWorker = new Worker(
         QUEUE_NAMES.pagerduty,
@@ -245,6 +278,8 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
       closers.push(() => pdWorker.close());
     }
   }
+  // Workers first (they drain), then the connections they used.
+  closers.push(() => fleet.close());
   return {
     store,
     async stop() {

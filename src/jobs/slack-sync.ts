@@ -20,7 +20,7 @@ import { SlackRateLimitedError, SlackRejectedError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { IncidentStore, TimelineEntry } from '../store/incidents.js';
 import type { ChannelPacer } from './pacing.js';
-import { enqueueDigestSync, enqueuePagerDuty, type Queues, slackJobs } from './queues.js';
+import { enqueueChart, enqueueDigestSync, enqueuePagerDuty, type Queues, slackJobs } from './queues.js';
 
 export interface SlackSyncDeps {
   store: IncidentStore;
@@ -31,6 +31,8 @@ export interface SlackSyncDeps {
   storm: { threshold: number; windowMs: number };
   /** Whether incidents are paged (SEV-1/2) at all (a routing key is configured). */
   paging: boolean;
+  /** Whether a chart of the alerting metric follows each new incident message. */
+  charts?: boolean;
   now?: () => Date;
 }
 
@@ -97,6 +99,7 @@ export function createSlackProcessor(deps: SlackSyncDeps) {
       log.info({ channel: posted.channel, ts: posted.ts }, 'incident posted');
       if (deps.paging && (row.severity === 'SEV-1' || row.severity === 'SEV-2'))
         await enqueuePagerDuty(deps.queues, row.id);
+      if (deps.charts) await enqueueChart(deps.queues, row.id);
       // The opening events are what the message itself shows: nothing to add in the thread yet.
       const opening = await deps.store.timeline(row.id);
       const last = opening.at(-1);

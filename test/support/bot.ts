@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { Lab } from '../../lab/lab.js';
 import { type PagerDutyLocal, startPagerDutyLocal } from '../../src/dev/pagerduty/index.js';
 import { type SlackLocal, startSlackLocal } from '../../src/dev/slack/index.js';
 import { loadStartup, type Running, run } from '../../src/main.js';
@@ -40,6 +41,8 @@ export interface TestBot {
 
 export interface TestBotOptions {
   env?: Record<string, string>;
+  /** Give the bot the lab's real credentials, so its diagnostics can reach the fleet. */
+  fleet?: boolean;
   slackRate?: { perSecond: number; burst: number };
 }
 
@@ -66,6 +69,7 @@ export async function startTestBot(opts: TestBotOptions = {}): Promise<TestBot> 
       retryBaseDelayMs: 100,
     },
   });
+  const labEnv = opts.fleet ? ((await new Lab().status()).botEnv ?? {}) : {};
   const env: Record<string, string> = {
     LOG_LEVEL: 'silent',
     PORT: String(port),
@@ -73,8 +77,8 @@ export async function startTestBot(opts: TestBotOptions = {}): Promise<TestBot> 
     REDIS_URL: 'redis://127.0.0.1:6379/0',
     QUEUE_PREFIX: prefix,
     ALERTMANAGER_WEBHOOK_TOKEN: token,
-    QNWIS_DB_PASSWORD: 'unused',
-    QNWIS_ADMIN_TOKEN: 'unused',
+    QNWIS_DB_PASSWORD: labEnv.QNWIS_DB_PASSWORD ?? 'unused',
+    QNWIS_ADMIN_TOKEN: labEnv.QNWIS_ADMIN_TOKEN ?? 'unused',
     SLACK_API_URL: slack.apiUrl,
     SLACK_SIGNING_SECRET: signingSecret,
     PAGERDUTY_EVENTS_URL: pagerduty.url,
