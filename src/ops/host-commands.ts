@@ -56,3 +56,24 @@ export const errorLogErrors = defineRemoteCommand({
   timeoutSec: 5,
   okExitCodes: [0, 1],
 });
+
+/** `free -b` (runbook Scenario 3 "Check memory usage", in bytes so nothing is lost to rounding). */
+export const memoryFree = defineRemoteCommand({
+  name: 'memory-free',
+  script: 'free -b',
+  args: {},
+  timeoutSec: 5,
+  maxOutputBytes: 64 * 1024,
+});
+
+/**
+ * `ps -eo pid,rss,comm,args --sort=-rss | head -n N`: processes by resident memory, largest first,
+ * with a header line (runbook Scenario 3 "Identify leaking process"). RSS is in KiB.
+ */
+export const processesByRss = defineRemoteCommand({
+  name: 'processes-by-rss',
+  script: 'ps -eo pid,rss,comm,args --sort=-rss | head -n {{lines}}',
+  args: { lines: z.number().int().min(2).max(5_000) },
+  timeoutSec: 5,
+  maxOutputBytes: 512 * 1024,
+});

@@ -161,6 +161,56 @@ export type PromoteResult =
   | { readonly promoted: true; readonly tookMs: number }
   | { readonly promoted: false; readonly reason: 'not_in_recovery' | 'timed_out' };
 
+/** One row of pg_stat_statements for the inventory's database (PostgreSQL 13+ column names). */
+export interface StatementStat {
+  readonly queryId: string | null;
+  /** Normalised statement text ("<insufficient privilege>" without pg_read_all_stats). */
+  readonly query: string;
+  readonly calls: number;
+  readonly totalTimeMs: number;
+  readonly meanTimeMs: number;
+  readonly rows: number;
+}
+
+export type TopStatements =
+  | { readonly available: true; readonly statements: readonly StatementStat[] }
+  | {
+      readonly available: false;
+      /** Why the view cannot be read: extension not installed, not preloaded, not on the search path. */
+      readonly reason: string;
+    };
+
+/** Connections to the inventory's database from one client (application_name, else address) and role. */
+export interface ClientConnections {
+  /** application_name when the client sets one, else its address ("local" for a Unix socket). */
+  readonly client: string;
+  readonly user: string | null;
+  readonly total: number;
+  readonly active: number;
+  readonly idle: number;
+  readonly idleInTransaction: number;
+}
+
+/** A table from pg_stat_user_tables (runbook Scenario 2, step 3: missing indexes). */
+export interface SeqScanStat {
+  readonly schema: string;
+  readonly table: string;
+  readonly seqScan: number;
+  readonly seqTupRead: number;
+  /** null when the table has no index. */
+  readonly idxScan: number | null;
+  readonly liveTuples: number;
+}
+
+/** A table with its total size (heap + indexes + TOAST), runbook "Check table sizes". */
+export interface TableSize {
+  readonly schema: string;
+  readonly table: string;
+  readonly totalBytes: number;
+  /** pg_size_pretty of totalBytes, as psql would show it. */
+  readonly pretty: string;
+}
+
 /** Every statement the adapter can send. Values are always bind parameters. */
 const SQL = {
   isInRecovery: 'SELECT pg_is_in_recovery() AS in_recovery',
@@ -238,10 +288,62 @@ const SQL = {
   // with 25006. Needs only the TEMP privilege every role has by default.
   probeWrite: 'CREATE TEMP TABLE qnwis_chatops_write_probe (at timestamptz) ON COMMIT DROP',
 
+  // Read-only statistics for the diagnostics (runbook "Check slow queries", Scenario 2 step 3,
+  // "Check table sizes"). Every value is a bind parameter; sizes and counters are cast to float8 so
+  // they arrive as numbers, not bigint strings.
+  connectionsByClient: `
+    SELECT coalesce(nullif(application_name, ''), client_addr::text, 'local') AS client, usename,
+           count(*)::int AS total,
+           count(*) FILTER (WHERE state = 'active')::int AS active,
+           count(*) FILTER (WHERE state = 'idle')::int AS idle,
+           count(*) FILTER (WHERE state LIKE 'idle in transaction%')::int AS idle_in_transaction
+      FROM pg_stat_activity
+     WHERE datname = $1 AND backend_type = 'client backend' AND pid <> pg_backend_pid()
+     GROUP BY 1, 2
+     ORDER BY 3 DESC, 1
+     LIMIT $2`,
+  serverVersionNum: "SELECT current_setting('server_version_num')::int AS version_num",
+  statementsExtension: `
+    SELECT e.extversion, n.nspname AS schema
+      FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+     WHERE e.extname = 'pg_stat_statements'`,
+  topStatements: `
+    SELECT queryid::text AS query_id, query, calls::float8 AS calls,
+           total_exec_time::float8 AS total_ms, mean_exec_time::float8 AS mean_ms, rows::float8 AS rows
+      FROM pg_stat_statements
+     WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+     ORDER BY mean_exec_time DESC
+     LIMIT $1`,
+  // PostgreSQL 12 and older name the timing columns total_time / mean_time.
+  topStatementsLegacy: `
+    SELECT queryid::text AS query_id, query, calls::float8 AS calls,
+           total_time::float8 AS total_ms, mean_time::float8 AS mean_ms, rows::float8 AS rows
+      FROM pg_stat_statements
+     WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+     ORDER BY mean_time DESC
+     LIMIT $1`,
+  seqScans: `
+    SELECT schemaname, relname, seq_scan::float8 AS seq_scan, seq_tup_read::float8 AS seq_tup_read,
+           idx_scan::float8 AS idx_scan, n_live_tup::float8 AS n_live_tup
+      FROM pg_stat_user_tables
+     WHERE seq_scan > $1
+     ORDER BY seq_scan DESC
+     LIMIT $2`,
+  // pg_tables is pg_class with relkind r/p; going by oid avoids building a qualified name from text.
+  tableSizes: `
+    SELECT n.nspname AS schemaname, c.relname AS tablename,
+           pg_total_relation_size(c.oid)::float8 AS total_bytes,
+           pg_size_pretty(pg_total_relation_size(c.oid)) AS pretty
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind IN ('r', 'p') AND n.nspname = $1
+     ORDER BY pg_total_relation_size(c.oid) DESC
+     LIMIT $2`,
+
   begin: 'BEGIN',
   commit: 'COMMIT',
   rollback: 'ROLLBACK',
   setLocalStatementTimeout: "SELECT set_config('statement_timeout', $1::text, true)",
+  setLocalLockTimeout: "SELECT set_config('lock_timeout', $1::text, true)",
   promote: 'SELECT pg_promote(true, $1::int) AS promoted',
 } as const;
 
@@ -518,6 +620,150 @@ export class FleetDatabase {
     const [row] = await this.query<{ in_recovery: boolean }>(host, 'isInRecovery');
     if (!row) throw new DatabaseError(host.name, 'pg_is_in_recovery() returned no row', undefined);
     return row.in_recovery;
+  }
+
+  /**
+   * Runbook "Check connection count", per client: connections to `inventory.database.name` grouped by
+   * application_name (else client address) and role, largest first, without the bot's own backend.
+   * Each app server's pool is compared with `app_pool_size` one by one.
+   */
+  async connectionsByClient(host: Host, opts: { limit?: number } = {}): Promise<ClientConnections[]> {
+    const limit = opts.limit ?? 50;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+      throw new InvalidArgumentError('limit must be 1..1000');
+    const rows = await this.query<{
+      client: string;
+      usename: string | null;
+      total: number;
+      active: number;
+      idle: number;
+      idle_in_transaction: number;
+    }>(host, 'connectionsByClient', [this.db.name, limit]);
+    return rows.map((r) => ({
+      client: r.client,
+      user: r.usename,
+      total: r.total,
+      active: r.active,
+      idle: r.idle,
+      idleInTransaction: r.idle_in_transaction,
+    }));
+  }
+
+  /**
+   * Runbook "Check slow queries": the `limit` statements of the inventory's database with the
+   * highest mean execution time, from pg_stat_statements. When the view cannot be read (extension not
+   * installed, not in shared_preload_libraries, or its schema not on the search path) the answer is
+   * `available: false` with the reason, not an error: the check is optional on a server.
+   */
+  async topStatements(host: Host, opts: { limit?: number } = {}): Promise<TopStatements> {
+    const limit = opts.limit ?? 10;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100)
+      throw new InvalidArgumentError('limit must be 1..100');
+    const [ext] = await this.query<{ extversion: string; schema: string }>(host, 'statementsExtension');
+    if (!ext) {
+      return {
+        available: false,
+        reason: 'the pg_stat_statements extension is not installed in this database',
+      };
+    }
+    const [ver] = await this.query<{ version_num: number }>(host, 'serverVersionNum');
+    const name: SqlName = (ver?.version_num ?? 0) >= 130_000 ? 'topStatements' : 'topStatementsLegacy';
+    let rows: {
+      query_id: string | null;
+      query: string | null;
+      calls: number;
+      total_ms: number;
+      mean_ms: number;
+      rows: number;
+    }[];
+    try {
+      rows = await this.query(host, name, [limit]);
+    } catch (err) {
+      // 55000: "pg_stat_statements must be loaded via shared_preload_libraries"; 42P01: the
+      // extension's schema is not on the role's search_path.
+      if (err instanceof DatabaseError && (err.sqlState === '55000' || err.sqlState === '42P01')) {
+        return { available: false, reason: err.message };
+      }
+      throw err;
+    }
+    return {
+      available: true,
+      statements: rows.map((r) => ({
+        queryId: r.query_id,
+        query: r.query ?? '',
+        calls: r.calls,
+        totalTimeMs: r.total_ms,
+        meanTimeMs: r.mean_ms,
+        rows: r.rows,
+      })),
+    };
+  }
+
+  /** Runbook Scenario 2, step 3: tables with more than `minSeqScans` sequential scans, most first. */
+  async seqScans(host: Host, opts: { minSeqScans?: number; limit?: number } = {}): Promise<SeqScanStat[]> {
+    const minSeqScans = opts.minSeqScans ?? 1000;
+    const limit = opts.limit ?? 10;
+    if (!Number.isInteger(minSeqScans) || minSeqScans < 0)
+      throw new InvalidArgumentError('minSeqScans must be an integer >= 0');
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100)
+      throw new InvalidArgumentError('limit must be 1..100');
+    const rows = await this.query<{
+      schemaname: string;
+      relname: string;
+      seq_scan: number;
+      seq_tup_read: number;
+      idx_scan: number | null;
+      n_live_tup: number;
+    }>(host, 'seqScans', [minSeqScans, limit]);
+    return rows.map((r) => ({
+      schema: r.schemaname,
+      table: r.relname,
+      seqScan: r.seq_scan,
+      seqTupRead: r.seq_tup_read,
+      idxScan: r.idx_scan,
+      liveTuples: r.n_live_tup,
+    }));
+  }
+
+  /**
+   * Runbook "Check table sizes": the `limit` largest tables of `schema` (default public).
+   * pg_total_relation_size takes an ACCESS SHARE lock on each table, so a session holding ACCESS
+   * EXCLUSIVE (a long migration, LOCK TABLE) would block it until statement_timeout; a short
+   * lock_timeout (default 1000 ms, this transaction only) makes that a quick `DatabaseError` with
+   * SQLSTATE 55P03 instead.
+   */
+  async tableSizes(
+    host: Host,
+    opts: { schema?: string; limit?: number; lockTimeoutMs?: number } = {},
+  ): Promise<TableSize[]> {
+    const schema = opts.schema ?? 'public';
+    const limit = opts.limit ?? 20;
+    const lockTimeoutMs = opts.lockTimeoutMs ?? 1_000;
+    if (schema.length === 0 || schema.length > 63 || schema.includes('\0'))
+      throw new InvalidArgumentError('schema must be 1..63 characters');
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100)
+      throw new InvalidArgumentError('limit must be 1..100');
+    if (!Number.isInteger(lockTimeoutMs) || lockTimeoutMs < 1 || lockTimeoutMs > this.statementTimeoutMs)
+      throw new InvalidArgumentError('lockTimeoutMs must be 1..statementTimeoutMs');
+    type Row = { schemaname: string; tablename: string; total_bytes: number; pretty: string };
+    const rows = await this.withClient(host, this.queryTimeoutMs, async (run) => {
+      await run('begin');
+      try {
+        await run('setLocalLockTimeout', [`${lockTimeoutMs}ms`]);
+        const result = await run<Row>('tableSizes', [schema, limit]);
+        await run('commit');
+        return result;
+      } catch (err) {
+        await run('rollback').catch(() => {});
+        throw err;
+      }
+    });
+    return rows.map((r) => ({
+      schema: r.schemaname,
+      table: r.tablename,
+      totalBytes: r.total_bytes,
+      pretty: r.pretty,
+    }));
   }
 
   /**
