@@ -298,6 +298,13 @@ export class Lab {
       `GRANT SELECT, UPDATE ON qtr_employment_stats TO ${REPORTS_ROLE}`,
       this.inventory.database.name,
     );
+    // The bot's ops role reads the query log for the runbook's security check (> 100 queries/hour).
+    await this.psql(
+      primary,
+      creds,
+      `GRANT USAGE ON SCHEMA audit TO ${this.inventory.database.user}; GRANT SELECT ON audit.query_log TO ${this.inventory.database.user}`,
+      this.inventory.database.name,
+    );
     await createReplica({
       primary: {
         address: primary.address,

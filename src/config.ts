@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseDotenv } from 'dotenv';
 import { z } from 'zod';
+import { groupRolesSchema, LAB_USER_ROLES, roleLevelSchema, userRolesSchema } from './bot/roles.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { routeSchema } from './incidents/routing.js';
 import type { Inventory } from './inventory.js';
@@ -120,6 +121,15 @@ export const configSchema = z.object({
   PG_STATEMENT_TIMEOUT_MS: int(100, 3_600_000).default(5000),
   /** Timeout of health and maintenance HTTP calls, milliseconds. */
   HTTP_TIMEOUT_MS: int(100, 60_000).default(3000),
+  /**
+   * Slack user id → runbook level, JSON: {"U0ONCALL01":"L1", …}; levels viewer, L1 (on-call), L2
+   * (senior SRE), L3 (development team), L4 (management). Unset: the lab's seeded people.
+   */
+  SLACK_ROLES: jsonOf(userRolesSchema).default({ ...LAB_USER_ROLES }),
+  /** Slack user group (id S… or handle) → level, JSON; members come from usergroups.list (cached 60 s). Unset: none. */
+  SLACK_GROUP_ROLES: jsonOf(groupRolesSchema).default({}),
+  /** Least level that may run the read-only /qnwis verbs (help is open to everyone). */
+  SLACK_READ_MIN_ROLE: roleLevelSchema.default('L1'),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createWebClient, SlackChatClient } from './bot/chat.js';
+import { createQnwisCommandDeps, registerQnwisCommand } from './bot/commands/register.js';
 import {
   type Config,
   checkInventorySecrets,
@@ -179,6 +180,7 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
   if (!paging) log.warn('PAGERDUTY_ROUTING_KEY is not set: SEV-1/SEV-2 incidents are not paged');
 
   const closers: (() => Promise<void>)[] = [];
+  const fleet = createFleetOps(config, inventory, log);
   if (role !== 'worker') {
     const server = createServer({
       signingSecret: slack.signingSecret,
@@ -208,11 +210,13 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
         ? { secrets: config.PAGERDUTY_WEBHOOK_SECRETS.split(',').map((s) => s.trim()), store, queues }
         : null,
     });
+    const qnwis = createQnwisCommandDeps({ config, inventory, diagnostics: fleet.context, db, store, log });
+    registerQnwisCommand(server.app, qnwis);
     const http = await server.listen(config.PORT, config.HOST);
     log.info({ host: config.HOST, port: config.PORT }, 'listening');
     closers.push(() => new Promise((resolve) => http.close(() => resolve())));
+    closers.push(() => qnwis.close());
   }
-  const fleet = createFleetOps(config, inventory, log);
   if (role !== 'bot') {
     const pacer = new ChannelPacer(producerRedis, {
       prefix: `${config.QUEUE_PREFIX}:slack`,

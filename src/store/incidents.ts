@@ -17,9 +17,9 @@ import {
   type IncidentStatus,
 } from '../incidents/incident.js';
 import type { Router } from '../incidents/routing.js';
-import type { ProposedAction } from '../ops/playbooks.js';
 import type { Severity } from '../incidents/runbook.js';
 import type { SeverityPolicy } from '../incidents/severity.js';
+import type { ProposedAction } from '../ops/playbooks.js';
 import type { Db } from './db.js';
 
 export interface IncidentRow {

@@ -25,21 +25,23 @@ interface Case {
   channel: 'qnwis-alerts' | 'qnwis-db';
   /** The `host` label the alert must carry (absent for fleet-wide alerts). */
   alertHost?: string;
+  /** Real evidence the playbook's thread reply must show for this fault. */
+  evidence: RegExp;
 }
 
 const CASES: Case[] = [
   // biome-ignore format: one case per line reads as a table
-  { fault: 'error-rate', host: 'app-01', alert: 'HighErrorRate', severity: 'critical', alertHost: 'app-01', sev: 'SEV-2', channel: 'qnwis-alerts' },
+  { fault: 'error-rate', host: 'app-01', alert: 'HighErrorRate', severity: 'critical', alertHost: 'app-01', sev: 'SEV-2', channel: 'qnwis-alerts', evidence: /\d+ ERROR lines.*×\d+/s },
   // biome-ignore format: one case per line reads as a table
-  { fault: 'down', host: 'app-02', alert: 'ServiceDown', severity: 'critical', alertHost: 'app-02', sev: 'SEV-3', channel: 'qnwis-alerts' },
+  { fault: 'down', host: 'app-02', alert: 'ServiceDown', severity: 'critical', alertHost: 'app-02', sev: 'SEV-3', channel: 'qnwis-alerts', evidence: /app-02.*inactive/s },
   // biome-ignore format: one case per line reads as a table
-  { fault: 'db-down', alert: 'DatabaseDown', severity: 'critical', alertHost: 'app-01', sev: 'SEV-1', channel: 'qnwis-db' },
+  { fault: 'db-down', alert: 'DatabaseDown', severity: 'critical', alertHost: 'app-01', sev: 'SEV-1', channel: 'qnwis-db', evidence: /db-primary.*(unreachable|refused|not accepting|could not connect|ECONNREFUSED)/is },
   // biome-ignore format: one case per line reads as a table
-  { fault: 'slow-query', alert: 'QueryLatencyHigh', severity: 'warning', sev: 'SEV-3', channel: 'qnwis-alerts' },
+  { fault: 'slow-query', alert: 'QueryLatencyHigh', severity: 'warning', sev: 'SEV-3', channel: 'qnwis-alerts', evidence: /pid \d+.*pg_sleep/s },
   // biome-ignore format: one case per line reads as a table
-  { fault: 'cache-miss', alert: 'LowCacheHitRate', severity: 'warning', alertHost: 'app-01', sev: 'SEV-3', channel: 'qnwis-db' },
+  { fault: 'cache-miss', alert: 'LowCacheHitRate', severity: 'warning', alertHost: 'app-01', sev: 'SEV-3', channel: 'qnwis-db', evidence: /redis-01.*(maxmemory|hit rate)/is },
   // biome-ignore format: one case per line reads as a table
-  { fault: 'memory', host: 'app-03', alert: 'HighMemoryUsage', severity: 'warning', alertHost: 'app-03', sev: 'SEV-3', channel: 'qnwis-alerts' },
+  { fault: 'memory', host: 'app-03', alert: 'HighMemoryUsage', severity: 'warning', alertHost: 'app-03', sev: 'SEV-3', channel: 'qnwis-alerts', evidence: /app-03.*top RSS: pid \d+ qnwis-app/s },
 ];
 
 let webhookToken = '';
@@ -102,6 +104,17 @@ describe('the runbook alerts fire and resolve through Prometheus and Alertmanage
       expect(key).toMatch(/^QNWIS-\d+$/);
       const pages = c.sev === 'SEV-1' || c.sev === 'SEV-2';
       if (pages) await waitForPage(key, 'triggered');
+
+      // The playbook ran against the real hosts: its thread reply shows the fault's evidence.
+      const diagnosis = await eventually(
+        `the ${c.alert} diagnostics in the thread`,
+        async () =>
+          (await messages(c.channel)).find(
+            (m) => m.thread_ts === posted.ts && m.text.startsWith('Diagnostics:'),
+          ),
+        FIRE_WITHIN_MS,
+      );
+      expect(`${diagnosis.text}\n${JSON.stringify(diagnosis.blocks)}`).toMatch(c.evidence);
 
       const afterFiring = firing.seq;
       await faults.heal(c.fault);

@@ -279,7 +279,13 @@ describe('incidentMessage with a diagnosis', () => {
     view({
       diagnosis: "app-02: 412 ERROR lines, top: 'connection pool exhausted' ×300; DB connections 95/100",
       proposedActions: [
-        { command: 'restart', target: 'app-02', label: 'Restart qnwis on app-02', description: 'x', style: 'primary' },
+        {
+          command: 'restart',
+          target: 'app-02',
+          label: 'Restart qnwis on app-02',
+          description: 'x',
+          style: 'primary',
+        },
       ],
     });
 
@@ -289,7 +295,9 @@ describe('incidentMessage with a diagnosis', () => {
     const proposed = blocks.find((b) => b.block_id === 'incident.proposed');
     expect(proposed).toMatchObject({
       type: 'actions',
-      elements: [{ action_id: 'incident.propose.0', text: { text: 'Restart qnwis on app-02' }, style: 'primary' }],
+      elements: [
+        { action_id: 'incident.propose.0', text: { text: 'Restart qnwis on app-02' }, style: 'primary' },
+      ],
     });
     const value = JSON.parse((proposed as { elements: { value: string }[] }).elements[0]?.value ?? '{}');
     expect(value).toEqual({ key: 'QNWIS-42', command: 'restart', target: 'app-02' });

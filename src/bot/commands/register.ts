@@ -1,0 +1,291 @@
+/**
+ * The `/qnwis` slash command on a Bolt app. Thin transport: parse, decide (role policy), acknowledge
+ * within Slack's 3 s, hand off, answer through `response_url`, audit.
+ *
+ *   refused / usage error / help → answered in the ack itself (ephemeral), nothing runs
+ *   anything else                → ack "Running …" (ephemeral) at once, then the result through
+ *                                  response_url: in the channel, or only to the asker with --private
+ *
+ * Only a UserFacingError's text reaches Slack; anything else is logged with a reference id and the
+ * person sees "Something went wrong (ref …)". Every invocation is one row in `command_audit`.
+ */
+import { randomBytes } from 'node:crypto';
+import type { App, RespondArguments } from '@slack/bolt';
+import { type Config, secretFromConfig } from '../../config.js';
+import { UserFacingError } from '../../errors.js';
+import type { Inventory } from '../../inventory.js';
+import type { Logger } from '../../observability/logger.js';
+import { getJson } from '../../ops/adapters/http.js';
+import { QueryLogReader } from '../../ops/adapters/query-log.js';
+import { runDiagnostics } from '../../ops/diagnostics/index.js';
+import type { DiagnosticContext } from '../../ops/diagnostics/types.js';
+import { type AuditResult, CommandAuditStore } from '../../store/audit.js';
+import type { Db } from '../../store/db.js';
+import type { IncidentStore } from '../../store/incidents.js';
+import {
+  type Access,
+  decide,
+  type ListUserGroups,
+  type ResolvedRole,
+  RoleDirectory,
+  type RolePolicy,
+  refusalText,
+} from '../roles.js';
+import type { CommandReply, ReplyMeta } from './blocks/common.js';
+import { failureReply, refusalReply, runningText, usageReply } from './blocks/messages.js';
+import type { CommandEnv, GetJson, RunDiagnostics, SecurityQueries } from './env.js';
+import { type ParseContext, parseContextFromInventory, parseQnwisCommand } from './parse.js';
+import { auditArgs, runQnwisCommand } from './run.js';
+
+export const QNWIS_COMMAND = '/qnwis';
+
+export interface QnwisCommandDeps {
+  readonly env: CommandEnv;
+  readonly rolePolicy: RolePolicy;
+  readonly audit: CommandAuditStore;
+  readonly log: Logger;
+  /** Default: Slack `usergroups.list` with `include_users` through the app's client. */
+  readonly listUserGroups?: ListUserGroups;
+  /** Default "/qnwis". */
+  readonly command?: string;
+  /** A command still running after this answers "did not finish" (default 30 s). */
+  readonly deadlineMs?: number;
+  /** Commands one person may have running at once (default 3). */
+  readonly maxConcurrentPerUser?: number;
+  readonly newRef?: () => string;
+}
+
+/** An 8-character reference id (Crockford base32: no I, L, O, U), e.g. "7K2M9XD4". */
+export function newRef(): string {
+  const alphabet = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+  return [...randomBytes(8)].map((b) => alphabet[b % 32]).join('');
+}
+
+export function registerQnwisCommand(app: App, deps: QnwisCommandDeps): void {
+  const commandName = deps.command ?? QNWIS_COMMAND;
+  const parseContext: ParseContext = parseContextFromInventory(deps.env.inventory);
+  const log = deps.log.child({ component: 'qnwis-command' });
+  const roles = new RoleDirectory({
+    policy: deps.rolePolicy,
+    listUserGroups: deps.listUserGroups ?? slackUserGroups(app),
+    onError: (err) => log.warn({ err }, 'user groups could not be listed; deciding on direct mappings'),
+  });
+  const deadlineMs = deps.deadlineMs ?? 30_000;
+  const maxPerUser = deps.maxConcurrentPerUser ?? 3;
+  const running = new Map<string, number>();
+  const ref = deps.newRef ?? newRef;
+
+  app.command(commandName, async ({ command, ack, respond }) => {
+    const started = performance.now();
+    const meta: ReplyMeta = { userId: command.user_id, now: deps.env.now(), ref: ref() };
+    const text = command.text ?? '';
+    const parsed = parseQnwisCommand(text, parseContext);
+    const verb = parsed.ok ? parsed.invocation.command.verb : parsed.verb;
+    const access: Access = verb === 'help' ? 'open' : 'read';
+    const role = await roles.roleOf(command.user_id).catch((err: unknown): ResolvedRole => {
+      log.error({ err, ref: meta.ref }, 'role lookup failed');
+      return { role: null, via: [] };
+    });
+    const record = (
+      result: AuditResult,
+      detail: string | null,
+      extra: { private?: boolean; args?: Record<string, unknown> } = {},
+    ) =>
+      writeAudit(deps.audit, log, {
+        ref: meta.ref,
+        at: meta.now,
+        userId: command.user_id,
+        userName: command.user_name ?? null,
+        teamId: command.team_id ?? null,
+        channelId: command.channel_id,
+        channelName: command.channel_name ?? null,
+        command: commandName,
+        verb,
+        args: extra.args ?? (parsed.ok ? auditArgs(parsed.invocation.command) : {}),
+        rawText: text,
+        role: role.role,
+        private: extra.private ?? (parsed.ok ? parsed.invocation.private : parsed.private),
+        result,
+        detail,
+        durationMs: performance.now() - started,
+      });
+
+    const decision = decide(deps.rolePolicy, access, role.role);
+    if (!decision.allowed) {
+      const what = verb ? `\`${commandName} ${verb}\`` : `\`${commandName}\``;
+      await ack(
+        asResponse(
+          refusalReply(refusalText(deps.rolePolicy, what, role.role, decision.needed), meta),
+          'ephemeral',
+        ),
+      );
+      await record('refused', `needs ${decision.needed}; has ${role.role ?? 'no role'}`);
+      return;
+    }
+    if (!parsed.ok) {
+      await ack(asResponse(usageReply(parsed.error, parsed.usage, meta), 'ephemeral'));
+      await record('invalid', parsed.error);
+      return;
+    }
+    const { command: cmd, private: priv } = parsed.invocation;
+    if (cmd.verb === 'help') {
+      const reply = await runQnwisCommand(cmd, deps.env, meta);
+      await ack(asResponse(reply, 'ephemeral'));
+      await record('ok', null);
+      return;
+    }
+    const inFlight = running.get(command.user_id) ?? 0;
+    if (inFlight >= maxPerUser) {
+      const busy = `You already have ${inFlight} /qnwis commands running; wait for them to answer.`;
+      await ack(asResponse(failureReply(meta, busy), 'ephemeral'));
+      await record('refused', `${inFlight} commands already running`);
+      return;
+    }
+    running.set(command.user_id, inFlight + 1);
+    try {
+      await ack({ response_type: 'ephemeral', text: runningText(`${commandName} ${text.trim()}`) });
+      let reply: CommandReply;
+      let result: AuditResult = 'ok';
+      let detail: string | null = null;
+      try {
+        reply = await withDeadline(
+          runQnwisCommand(cmd, deps.env, meta),
+          deadlineMs,
+          `${commandName} ${cmd.verb}`,
+        );
+      } catch (err) {
+        result = 'error';
+        if (err instanceof UserFacingError) {
+          detail = err.message;
+          reply = failureReply(meta, err.message);
+        } else {
+          const code = (err as { code?: unknown }).code;
+          detail = typeof code === 'string' ? code : err instanceof Error ? err.name : 'unknown';
+          log.error({ err, ref: meta.ref, verb: cmd.verb, user: command.user_id }, 'qnwis command failed');
+          reply = failureReply(meta);
+        }
+      }
+      await record(result, detail);
+      await deliver(respond, asResponse(reply, priv ? 'ephemeral' : 'in_channel'), log, meta.ref);
+    } finally {
+      const left = (running.get(command.user_id) ?? 1) - 1;
+      if (left > 0) running.set(command.user_id, left);
+      else running.delete(command.user_id);
+    }
+  });
+}
+
+function asResponse(reply: CommandReply, responseType: 'ephemeral' | 'in_channel'): RespondArguments {
+  return { response_type: responseType, text: reply.text, blocks: reply.blocks };
+}
+
+async function deliver(
+  respond: (msg: RespondArguments) => Promise<unknown>,
+  msg: RespondArguments,
+  log: Logger,
+  ref: string,
+): Promise<void> {
+  try {
+    await respond(msg);
+  } catch (err) {
+    // response_url expired, used 5 times, or Slack refused the blocks: nothing more to tell the person.
+    log.error({ err, ref }, 'qnwis reply could not be delivered through response_url');
+  }
+}
+
+/** The audit write never fails the command: a failure is logged with the whole entry instead. */
+async function writeAudit(
+  audit: CommandAuditStore,
+  log: Logger,
+  entry: Parameters<CommandAuditStore['record']>[0],
+): Promise<void> {
+  try {
+    await audit.record(entry);
+  } catch (err) {
+    log.error({ err, audit: entry }, 'command audit could not be written');
+  }
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new UserFacingError(
+            `${what} did not finish within ${Math.round(ms / 1000)} s; try again or narrow it.`,
+          ),
+        ),
+      ms,
+    );
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
+/** Every user group with members, through the app's Web API client. */
+function slackUserGroups(app: App): ListUserGroups {
+  return async () => {
+    const res = await app.client.usergroups.list({ include_users: true });
+    return (res.usergroups ?? []).map((g) => ({
+      id: g.id ?? '',
+      handle: g.handle ?? '',
+      users: g.users ?? [],
+    }));
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wiring
+
+export interface CreateQnwisCommandDepsOptions {
+  readonly config: Config;
+  readonly inventory: Inventory;
+  /** The diagnostics' context: `createFleetOps(config, inventory, log).context` (src/ops/index.ts). */
+  readonly diagnostics: DiagnosticContext;
+  /** The bot's own database (audit trail). */
+  readonly db: Db;
+  readonly store: IncidentStore;
+  readonly log: Logger;
+  /** Default: `runDiagnostics` of src/ops/diagnostics/index.ts. */
+  readonly runDiagnostics?: RunDiagnostics;
+  /** Default: a read-only reader of audit.query_log as the inventory's database user. */
+  readonly security?: SecurityQueries;
+  readonly getJson?: GetJson;
+}
+
+/** Builds the deps from configuration; `close()` ends what it opened (the query-log reader). */
+export function createQnwisCommandDeps(
+  opts: CreateQnwisCommandDepsOptions,
+): QnwisCommandDeps & { close(): Promise<void> } {
+  const reader =
+    opts.security ??
+    new QueryLogReader({
+      database: opts.inventory.database,
+      password: secretFromConfig(opts.config, opts.inventory.database.passwordEnv),
+      statementTimeoutMs: opts.config.PG_STATEMENT_TIMEOUT_MS,
+      logger: opts.log,
+    });
+  return {
+    env: {
+      inventory: opts.inventory,
+      diagnostics: opts.diagnostics,
+      runDiagnostics: opts.runDiagnostics ?? runDiagnostics,
+      incidents: opts.store,
+      security: reader,
+      getJson: opts.getJson ?? getJson,
+      httpTimeoutMs: opts.config.HTTP_TIMEOUT_MS,
+      now: () => new Date(),
+      log: opts.log,
+    },
+    rolePolicy: {
+      users: opts.config.SLACK_ROLES,
+      groups: opts.config.SLACK_GROUP_ROLES,
+      readMinimum: opts.config.SLACK_READ_MIN_ROLE,
+    },
+    audit: new CommandAuditStore(opts.db),
+    log: opts.log,
+    async close() {
+      if (reader instanceof QueryLogReader) await reader.close();
+    },
+  };
+}

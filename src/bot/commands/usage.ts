@@ -1,0 +1,114 @@
+/**
+ * The `/qnwis` verbs, their one-line usage and what they do: the single source for `help`, usage
+ * errors and the role policy's "read" classification. Pure data.
+ */
+
+export const VERBS = [
+  'help',
+  'status',
+  'logs',
+  'db',
+  'redis',
+  'security',
+  'cert',
+  'incidents',
+  'incident',
+] as const;
+export type Verb = (typeof VERBS)[number];
+
+export const DB_VIEWS = [
+  'connections',
+  'activity',
+  'slow',
+  'statements',
+  'tables',
+  'seqscans',
+  'lag',
+] as const;
+export type DbView = (typeof DB_VIEWS)[number];
+
+export const REDIS_VIEWS = ['memory', 'stats', 'keys'] as const;
+export type RedisView = (typeof REDIS_VIEWS)[number];
+
+/** `--lines` bounds for `logs` (the runbook's "last 1000 errors" is the largest it asks for). */
+export const LOG_LINES = { min: 1, max: 1000, default: 100 } as const;
+/** Longest `--grep` text: enough for a query id, a user id or an error message fragment. */
+export const GREP_MAX_LENGTH = 200;
+
+export interface VerbSpec {
+  readonly usage: string;
+  readonly summary: string;
+  /** The runbook section it stands for. */
+  readonly runbook: string;
+  readonly examples: readonly string[];
+}
+
+export const VERB_SPECS: Readonly<Record<Verb, VerbSpec>> = {
+  help: {
+    usage: '/qnwis help [VERB]',
+    summary: 'this list, or the usage of one verb',
+    runbook: '—',
+    examples: ['/qnwis help logs'],
+  },
+  status: {
+    usage: '/qnwis status',
+    summary:
+      'every app host (service active, /health), database roles and replication lag, Redis, maintenance mode, open incidents',
+    runbook: 'Checking System Status',
+    examples: ['/qnwis status', '/qnwis status --private'],
+  },
+  logs: {
+    usage: `/qnwis logs HOST [app|error|audit] [--grep TEXT] [--lines N]`,
+    summary: `the last N lines (default ${LOG_LINES.default}, at most ${LOG_LINES.max}) of a host's log, optionally only those containing TEXT (a fixed string, not a regex)`,
+    runbook: 'Viewing Logs',
+    examples: [
+      '/qnwis logs app-01 error --lines 200',
+      '/qnwis logs app-02 app --grep "query_id=q_2024_001234"',
+      '/qnwis logs app-01 audit --grep user_id=analyst_123',
+    ],
+  },
+  db: {
+    usage: `/qnwis db ${DB_VIEWS.join('|')}`,
+    summary:
+      'connections vs pool · activity (running statements) · slow (running > 5 s) · statements (pg_stat_statements top by mean time) · tables (sizes) · seqscans · lag (replication)',
+    runbook: 'Database Operations',
+    examples: ['/qnwis db connections', '/qnwis db slow', '/qnwis db lag'],
+  },
+  redis: {
+    usage: '/qnwis redis memory|stats|keys PATTERN',
+    summary: 'memory, hit rate and evictions, or cache keys matching PATTERN (SCAN, capped)',
+    runbook: 'Redis Operations',
+    examples: ['/qnwis redis stats', "/qnwis redis keys 'qnwis:cache:query:*'"],
+  },
+  security: {
+    usage: '/qnwis security',
+    summary:
+      'failed authentications (audit.log), rate-limit violations (app.log), users with > 100 queries in the last hour',
+    runbook: 'Security Monitoring',
+    examples: ['/qnwis security --private'],
+  },
+  cert: {
+    usage: '/qnwis cert',
+    summary: 'TLS certificate expiry of the configured endpoints',
+    runbook: 'Certificate Renewal',
+    examples: ['/qnwis cert'],
+  },
+  incidents: {
+    usage: '/qnwis incidents',
+    summary: 'open incidents, newest first',
+    runbook: 'Incident Response',
+    examples: ['/qnwis incidents'],
+  },
+  incident: {
+    usage: '/qnwis incident ID',
+    summary: 'one incident (QNWIS-123 or 123) with its timeline',
+    runbook: 'Incident Response',
+    examples: ['/qnwis incident QNWIS-42'],
+  },
+};
+
+export const GLOBAL_FLAGS_USAGE = '`--private` on any verb answers only you (ephemeral).';
+
+export function isVerb(word: string): word is Verb {
+  return (VERBS as readonly string[]).includes(word);
+}
