@@ -27,6 +27,13 @@ afterAll(async () => {
   await bot?.stop();
 });
 
+async function appPid(name: string): Promise<string> {
+  const host = lab.inventory.hosts.get(name);
+  if (!host) throw new Error(`no host ${name}`);
+  const { stdout } = await lab.hostExec(host, ['systemctl', 'show', '-p', 'MainPID', '--value', 'qnwis']);
+  return stdout.trim();
+}
+
 const HIGH_ERROR_RATE_EXPR =
   'sum by (host, instance, job) (rate(qnwis_errors_total{job="qnwis"}[20s])) > 0.05';
 const generatorURL = `http://127.0.0.1:9090/graph?g0.expr=${encodeURIComponent(HIGH_ERROR_RATE_EXPR)}&g0.tab=1`;
@@ -81,5 +88,27 @@ describe('the HighErrorRate playbook (runbook Scenario 1)', () => {
     // A real pattern from the app's error log, counted.
     expect(evidence).toMatch(/×\d+ /);
     expect(evidence).toContain('pg-connections');
+
+    // The proposed fix, clicked by the on-call: it says what it would run and changes nothing.
+    const pidBefore = await appPid('app-01');
+    const click = await fetch(`${bot.slack.url}/_local/action`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        user: 'oncall',
+        channel: 'qnwis-alerts',
+        ts: top.ts,
+        action_id: 'incident.propose.0',
+      }),
+    });
+    expect(((await click.json()) as { status: number }).status).toBe(200);
+    const ephemeral = await eventually('the answer to the click', async () => {
+      const res = await fetch(`${bot.slack.url}/_local/messages?channel=qnwis-alerts&include_ephemeral=1`);
+      return ((await res.json()) as { text: string; ephemeral_user?: string }[]).find(
+        (m) => m.ephemeral_user && m.text.includes('sudo systemctl restart qnwis'),
+      );
+    });
+    expect(ephemeral.text).toContain('nothing was changed');
+    expect(await appPid('app-01')).toBe(pidBefore);
   });
 });
