@@ -28,7 +28,14 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 console.log(`playbook fan-out against the lab (${ROUNDS} rounds each, median ms)\n`);
 console.log('playbook              checks  fan-out   slowest alone   sum of alone   overhead');
-for (const alertname of ['HighErrorRate', 'ServiceDown', 'DatabaseDown', 'QueryLatencyHigh', 'LowCacheHitRate', 'HighMemoryUsage']) {
+for (const alertname of [
+  'HighErrorRate',
+  'ServiceDown',
+  'DatabaseDown',
+  'QueryLatencyHigh',
+  'LowCacheHitRate',
+  'HighMemoryUsage',
+]) {
   const playbook = playbookFor({ alertname, hosts: [] }, inventory);
   const requests = [...playbook.diagnostics];
   // Warm the pools (first SSH connect ~130 ms per host) so both sides measure steady state.

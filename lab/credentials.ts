@@ -17,6 +17,8 @@ const credentialsSchema = z.object({
   /** Passwords of the lab's PostgreSQL roles. */
   /** Slack signing secret shared by the local Slack stand-in and the bot (SLACK_SIGNING_SECRET). */
   slackSigningSecret: z.string().default(secret),
+  /** Bearer token of the bot's /health/detailed and /metrics (OPS_TOKEN). */
+  opsToken: z.string().default(secret),
   /** PagerDuty webhook v3 signing secret shared by the stand-in and the bot (PAGERDUTY_WEBHOOK_SECRETS). */
   pagerdutyWebhookSecret: z.string().default(secret),
   postgres: z.object({
@@ -75,5 +77,6 @@ export function botEnvironment(
     PAGERDUTY_API_URL: standIns.pagerdutyUrl,
     PAGERDUTY_ROUTING_KEY: LAB_PAGERDUTY_ROUTING_KEY,
     PAGERDUTY_WEBHOOK_SECRETS: creds.pagerdutyWebhookSecret,
+    OPS_TOKEN: creds.opsToken,
   };
 }

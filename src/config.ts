@@ -49,6 +49,7 @@ export const SECRET_VARIABLES = new Set([
   'QNWIS_ADMIN_TOKEN',
   'QNWIS_CACHE_PASSWORD',
   'SLACK_BOT_TOKEN',
+  'OPS_TOKEN',
   'SLACK_SIGNING_SECRET',
   'PAGERDUTY_ROUTING_KEY',
   'PAGERDUTY_WEBHOOK_SECRETS',
@@ -103,6 +104,8 @@ export const configSchema = z.object({
   PAGERDUTY_ROUTING_KEY: z.string().length(32, 'must be 32 characters').optional(),
   /** PagerDuty webhook v3 signing secret(s), comma-separated during rotation. */
   PAGERDUTY_WEBHOOK_SECRETS: z.string().min(1).optional(),
+  /** Bearer token for GET /health/detailed and GET /metrics (unset: both answer 401). */
+  OPS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Password of the QNWIS database ops role named in the inventory (database.password_env). */
   QNWIS_DB_PASSWORD: z.string().min(1).optional(),
   /** Password of the QNWIS cache Redis, when the inventory names one (cache.password_env). */

@@ -28,6 +28,7 @@ import { createEventsApiClient, createPagerDutyProcessor } from './jobs/pagerdut
 import { createQueues, QUEUE_NAMES } from './jobs/queues.js';
 import { createSlackProcessor } from './jobs/slack-sync.js';
 import { createLogger, type Logger } from './observability/logger.js';
+import { jobsTotal } from './observability/metrics.js';
 import { runDiagnostics } from './ops/diagnostics/index.js';
 import { createFleetOps } from './ops/index.js';
 import { PrometheusClient } from './ops/prometheus.js';
@@ -188,7 +189,8 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
       slackApiUrl: slack.apiUrl,
       store,
       log,
-      heartbeatAlert: 'Watchdog',
+      heartbeatAlert: config.HEARTBEAT_ALERTS.split(',')[0]?.trim() || 'Watchdog',
+      opsToken: config.OPS_TOKEN,
       alertmanager: {
         token: config.ALERTMANAGER_WEBHOOK_TOKEN ?? '',
         store,
@@ -237,6 +239,8 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
       }),
       { connection: workerRedis, prefix: config.QUEUE_PREFIX, concurrency: 8 },
     );
+    slackWorker.on('completed', () => jobsTotal.inc({ queue: 'slack', outcome: 'completed' }));
+    slackWorker.on('failed', () => jobsTotal.inc({ queue: 'slack', outcome: 'failed' }));
     slackWorker.on('failed', (job, err) =>
       log.error({ err, jobId: job?.id, job: job?.name }, 'slack job failed'),
     );
@@ -263,6 +267,8 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
       (job, token) => (job.name === 'incident-chart' ? chart(job, token) : playbook(job)),
       { connection: workerRedis, prefix: config.QUEUE_PREFIX, concurrency: 4 },
     );
+    diagnoseWorker.on('completed', () => jobsTotal.inc({ queue: 'diagnose', outcome: 'completed' }));
+    diagnoseWorker.on('failed', () => jobsTotal.inc({ queue: 'diagnose', outcome: 'failed' }));
     diagnoseWorker.on('failed', (job, err) =>
       log.error({ err, jobId: job?.id, job: job?.name }, 'diagnose job failed'),
     );

@@ -8,7 +8,9 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { proposedActionReply, proposedActionValue } from './bot/proposed-actions.js';
 import { type AlertmanagerHandlerDeps, alertmanagerHandler } from './handlers/alertmanager.js';
 import { type PagerDutyHandlerDeps, pagerdutyHandler } from './handlers/pagerduty.js';
+import { healthRoutes } from './observability/health.js';
 import type { Logger } from './observability/logger.js';
+import { webhooksTotal } from './observability/metrics.js';
 import type { IncidentStore } from './store/incidents.js';
 
 /** Alertmanager bodies above this are refused with 413 (CONTRACTS: 1 MiB). */
@@ -23,6 +25,8 @@ export interface ServerDeps {
   store: IncidentStore;
   log: Logger;
   heartbeatAlert: string;
+  /** Bearer token for /health/detailed and /metrics. */
+  opsToken: string | undefined;
 }
 
 export interface BotServer {
@@ -39,6 +43,15 @@ export function createServer(deps: ServerDeps): BotServer {
   web.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
   });
+  const health = healthRoutes({
+    token: deps.opsToken,
+    store: deps.store,
+    queues: deps.alertmanager.queues,
+    heartbeatAlert: deps.heartbeatAlert,
+    heartbeatMaxAgeMs: 5 * 60_000,
+  });
+  web.get('/health/detailed', asyncRoute(health.detailed));
+  web.get('/metrics', asyncRoute(health.metrics));
   web.post(
     '/webhooks/alertmanager',
     raw,
@@ -104,6 +117,8 @@ export function createServer(deps: ServerDeps): BotServer {
   web.use(
     (err: Error & { type?: string; status?: number }, _req: Request, res: Response, _next: NextFunction) => {
       if (err.type === 'entity.too.large') {
+        const source = _req.path.includes('pagerduty') ? 'pagerduty' : 'alertmanager';
+        webhooksTotal.inc({ source, outcome: 'too_large' });
         res.status(413).json({ error: 'payload_too_large', limit: WEBHOOK_BODY_LIMIT });
         return;
       }

@@ -14,6 +14,7 @@ import {
   WebClient,
 } from '@slack/web-api';
 import { SlackRateLimitedError, SlackRejectedError, SlackUnavailableError } from '../errors.js';
+import { slackCallsTotal } from '../observability/metrics.js';
 
 export interface SlackMessage {
   readonly text: string;
@@ -64,6 +65,15 @@ export function createWebClient(token: string, apiUrl: string): WebClient {
 }
 
 function classify(method: string, err: unknown): never {
+  try {
+    classifyInner(method, err);
+  } catch (typed) {
+    slackCallsTotal.inc({ method, outcome: (typed as { code?: string }).code ?? 'error' });
+    throw typed;
+  }
+}
+
+function classifyInner(method: string, err: unknown): never {
   const e = err as WebAPICallError & { retryAfter?: number; data?: { error?: string }; statusCode?: number };
   if (e.code === ErrorCode.RateLimitedError) throw new SlackRateLimitedError(method, e.retryAfter ?? 1);
   if (e.code === ErrorCode.PlatformError) {
@@ -98,6 +108,7 @@ export class SlackChatClient implements ChatClient {
     } as ChatPostMessageArguments;
     try {
       const res = await this.client.chat.postMessage(args);
+      slackCallsTotal.inc({ method: 'chat.postMessage', outcome: 'ok' });
       return { channel: res.channel ?? channel, ts: res.ts ?? '' };
     } catch (err) {
       return classify('chat.postMessage', err);
@@ -112,6 +123,7 @@ export class SlackChatClient implements ChatClient {
         text: message.text,
         ...(message.blocks ? { blocks: message.blocks } : {}),
       });
+      slackCallsTotal.inc({ method: 'chat.update', outcome: 'ok' });
     } catch (err) {
       classify('chat.update', err);
     }

@@ -10,6 +10,7 @@ import { StoreUnavailableError } from '../errors.js';
 import { describeWebhookProblems, webhookSchema } from '../incidents/alertmanager.js';
 import { enqueueIncidentSync, enqueuePagerDuty, enqueuePlaybook, type Queues } from '../jobs/queues.js';
 import type { Logger } from '../observability/logger.js';
+import { webhooksTotal } from '../observability/metrics.js';
 import type { IncidentStore, RecordContext } from '../store/incidents.js';
 
 export interface AlertmanagerHandlerDeps {
@@ -36,6 +37,7 @@ export function alertmanagerHandler(deps: AlertmanagerHandlerDeps) {
     const log = deps.log.child({ route: 'alertmanager' });
     if (!bearerMatches(req.headers.authorization, deps.token)) {
       log.warn({ remote: req.socket.remoteAddress }, 'alertmanager webhook with a missing or wrong token');
+      webhooksTotal.inc({ source: 'alertmanager', outcome: 'unauthorized' });
       res.status(401).json({ error: 'unauthorized' });
       return;
     }
@@ -44,6 +46,7 @@ export function alertmanagerHandler(deps: AlertmanagerHandlerDeps) {
     try {
       json = JSON.parse(raw);
     } catch {
+      webhooksTotal.inc({ source: 'alertmanager', outcome: 'invalid' });
       res.status(400).json({ error: 'invalid_json', detail: 'the body is not valid JSON' });
       return;
     }
@@ -51,6 +54,7 @@ export function alertmanagerHandler(deps: AlertmanagerHandlerDeps) {
     if (!parsed.success) {
       const detail = describeWebhookProblems(parsed.error);
       log.warn({ detail }, 'alertmanager webhook refused');
+      webhooksTotal.inc({ source: 'alertmanager', outcome: 'invalid' });
       res.status(400).json({ error: 'invalid_payload', detail });
       return;
     }
@@ -75,6 +79,7 @@ export function alertmanagerHandler(deps: AlertmanagerHandlerDeps) {
         },
         'alertmanager notification stored',
       );
+      webhooksTotal.inc({ source: 'alertmanager', outcome: result.newReceipts > 0 ? 'stored' : 'duplicate' });
       res
         .status(200)
         .json({ status: 'stored', incidents: result.incidents.length, heartbeat: result.heartbeat });
@@ -82,6 +87,7 @@ export function alertmanagerHandler(deps: AlertmanagerHandlerDeps) {
       // Store or queue down: 503 so Alertmanager retries (it drops 4xx). The store is idempotent,
       // so a retry after a partial failure converges.
       log.error({ err, groupKey: payload.groupKey }, 'could not store an alertmanager notification');
+      webhooksTotal.inc({ source: 'alertmanager', outcome: 'unavailable' });
       res.status(503).json({
         error: err instanceof StoreUnavailableError ? 'store_unavailable' : 'unavailable',
         detail: 'retry later',

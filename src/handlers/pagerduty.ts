@@ -7,6 +7,7 @@ import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { enqueueIncidentSync, type Queues } from '../jobs/queues.js';
 import type { Logger } from '../observability/logger.js';
+import { webhooksTotal } from '../observability/metrics.js';
 import type { IncidentStore } from '../store/incidents.js';
 import { verifyPagerDutySignature } from './pagerduty-signature.js';
 
@@ -54,6 +55,7 @@ export function pagerdutyHandler(deps: PagerDutyHandlerDeps) {
       !verifyPagerDutySignature(raw, Array.isArray(signature) ? signature.join(',') : signature, deps.secrets)
     ) {
       log.warn('pagerduty webhook with a bad or missing signature');
+      webhooksTotal.inc({ source: 'pagerduty', outcome: 'unauthorized' });
       res.status(401).json({ error: 'invalid_signature' });
       return;
     }
@@ -79,6 +81,7 @@ export function pagerdutyHandler(deps: PagerDutyHandlerDeps) {
         pdIncidentId,
       );
       if (!fresh) {
+        webhooksTotal.inc({ source: 'pagerduty', outcome: 'duplicate' });
         res.status(200).json({ status: 'duplicate' });
         return;
       }
@@ -137,10 +140,12 @@ export function pagerdutyHandler(deps: PagerDutyHandlerDeps) {
           break;
       }
       await enqueueIncidentSync(deps.queues, row.id, row.severity);
+      webhooksTotal.inc({ source: 'pagerduty', outcome: 'stored' });
       res.status(200).json({ status: 'applied' });
     } catch (err) {
       log.error({ err, webhookId }, 'could not apply a pagerduty webhook');
       await deps.store.forgetPagerDutyWebhook(webhookId).catch(() => undefined);
+      webhooksTotal.inc({ source: 'pagerduty', outcome: 'unavailable' });
       res.status(503).json({ error: 'unavailable' });
     }
   };

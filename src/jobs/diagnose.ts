@@ -8,6 +8,7 @@ import { type Job, UnrecoverableError } from 'bullmq';
 import { affectedHosts } from '../incidents/incident.js';
 import type { Inventory } from '../inventory.js';
 import type { Logger } from '../observability/logger.js';
+import { playbookSeconds } from '../observability/metrics.js';
 import type { DiagnosticContext, DiagnosticResult } from '../ops/diagnostics/types.js';
 import { type DiagnosticRequest, playbookFor, proposeActions, verdictOf } from '../ops/playbooks.js';
 import type { IncidentStore } from '../store/incidents.js';
@@ -40,6 +41,7 @@ export function createDiagnoseProcessor(deps: DiagnoseDeps) {
     const started = performance.now();
     const results = await deps.runDiagnostics(deps.context, [...playbook.diagnostics]);
     const durationMs = Math.round(performance.now() - started);
+    playbookSeconds.observe({ playbook: playbook.name }, durationMs / 1000);
     const verdict = verdictOf(results);
     const actions = proposeActions(input, results, deps.inventory);
     await deps.store.recordDiagnosis(incidentId, {

@@ -27,6 +27,7 @@ export async function freePort(): Promise<number> {
 export interface TestBot {
   url: string;
   token: string;
+  opsToken: string;
   schema: string;
   prefix: string;
   slack: SlackLocal;
@@ -54,6 +55,7 @@ export async function startTestBot(opts: TestBotOptions = {}): Promise<TestBot> 
   const signingSecret = randomBytes(16).toString('hex');
   const pagerdutySecret = randomBytes(16).toString('hex');
   const token = randomBytes(16).toString('hex');
+  const opsToken = randomBytes(16).toString('hex');
   const slack = await startSlackLocal({
     signingSecret,
     port: 0,
@@ -85,6 +87,7 @@ export async function startTestBot(opts: TestBotOptions = {}): Promise<TestBot> 
     PAGERDUTY_API_URL: pagerduty.url,
     PAGERDUTY_ROUTING_KEY: pagerduty.routingKey,
     PAGERDUTY_WEBHOOK_SECRETS: pagerdutySecret,
+    OPS_TOKEN: opsToken,
     ...opts.env,
   };
   const startup = loadStartup([], env);
@@ -98,6 +101,7 @@ export async function startTestBot(opts: TestBotOptions = {}): Promise<TestBot> 
   const bot: TestBot = {
     url: `http://127.0.0.1:${port}`,
     token,
+    opsToken,
     schema,
     prefix,
     slack,

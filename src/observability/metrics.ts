@@ -1,0 +1,38 @@
+/**
+ * The bot's own metrics (prom-client), served at GET /metrics behind the ops token. Counters are
+ * incremented where things happen; gauges that need I/O (queue depths, open incidents, heartbeat
+ * age) are collected at scrape time by the server.
+ */
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: 'qnwis_chatops_' });
+
+export const webhooksTotal = new Counter({
+  name: 'qnwis_chatops_webhooks_total',
+  help: 'Inbound webhooks by source and outcome (stored, duplicate, unauthorized, invalid, too_large, unavailable).',
+  labelNames: ['source', 'outcome'] as const,
+  registers: [registry],
+});
+
+export const slackCallsTotal = new Counter({
+  name: 'qnwis_chatops_slack_calls_total',
+  help: 'Slack Web API calls made by the delivery jobs, by method and outcome.',
+  labelNames: ['method', 'outcome'] as const,
+  registers: [registry],
+});
+
+export const jobsTotal = new Counter({
+  name: 'qnwis_chatops_jobs_total',
+  help: 'BullMQ jobs finished, by queue and outcome (completed, failed).',
+  labelNames: ['queue', 'outcome'] as const,
+  registers: [registry],
+});
+
+export const playbookSeconds = new Histogram({
+  name: 'qnwis_chatops_playbook_duration_seconds',
+  help: 'Wall time of a playbook (all its diagnostics in parallel).',
+  labelNames: ['playbook'] as const,
+  buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+  registers: [registry],
+});
