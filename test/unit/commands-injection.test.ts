@@ -10,7 +10,6 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { logGrepTail, logTailGrep } from '../../src/bot/commands/log-commands.js';
 import {
   parseContextFromInventory,
   parseQnwisCommand,
@@ -18,6 +17,7 @@ import {
 } from '../../src/bot/commands/parse.js';
 import { parseInventory } from '../../src/inventory.js';
 import { renderRemoteCommand } from '../../src/ops/adapters/ssh.js';
+import { logGrepTail, logTailGrep } from '../../src/ops/log-commands.js';
 
 const inventory = parseInventory(readFileSync('lab/inventory.yaml', 'utf8'), 'lab/inventory.yaml');
 const ctx = parseContextFromInventory(inventory);

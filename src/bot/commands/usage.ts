@@ -2,6 +2,7 @@
  * The `/qnwis` verbs, their one-line usage and what they do: the single source for `help`, usage
  * errors and the role policy's "read" classification. Pure data.
  */
+import { GREP_MAX_LENGTH, LOG_LINES } from '../../ops/log-commands.js';
 
 export const VERBS = [
   'help',
@@ -30,10 +31,8 @@ export type DbView = (typeof DB_VIEWS)[number];
 export const REDIS_VIEWS = ['memory', 'stats', 'keys'] as const;
 export type RedisView = (typeof REDIS_VIEWS)[number];
 
-/** `--lines` bounds for `logs` (the runbook's "last 1000 errors" is the largest it asks for). */
-export const LOG_LINES = { min: 1, max: 1000, default: 100 } as const;
-/** Longest `--grep` text: enough for a query id, a user id or an error message fragment. */
-export const GREP_MAX_LENGTH = 200;
+/** `--lines` bounds and the longest `--grep` text live with the log templates (src/ops). */
+export { GREP_MAX_LENGTH, LOG_LINES };
 
 export interface VerbSpec {
   readonly usage: string;

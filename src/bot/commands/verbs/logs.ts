@@ -15,8 +15,8 @@ import {
   UserFacingError,
 } from '../../../errors.js';
 import { getHost } from '../../../inventory.js';
+import { logScript, logTail, logTailGrep } from '../../../ops/log-commands.js';
 import type { CommandEnv } from '../env.js';
-import { logScript, logTail, logTailGrep } from '../log-commands.js';
 import { hostLogFiles, type QnwisCommand } from '../parse.js';
 
 export interface LogsReport {

@@ -7,8 +7,8 @@
  */
 import { DatabaseError, DatabaseTimeoutError, DatabaseUnreachableError } from '../../../errors.js';
 import { hostsWithRole } from '../../../inventory.js';
+import { logGrepTail } from '../../../ops/log-commands.js';
 import type { CommandEnv, HeavyQueryUser } from '../env.js';
-import { logGrepTail } from '../log-commands.js';
 import { hostLogFiles } from '../parse.js';
 import { problemOf, splitLines } from './logs.js';
 

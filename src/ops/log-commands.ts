@@ -6,14 +6,18 @@
  * the inventory, never from what a person typed.
  */
 import { z } from 'zod';
-// Read-only templates for /qnwis. They belong beside src/ops/host-commands.ts (src/ops is where
-// host commands live, and the only place Biome lets import the SSH adapter); that file was being
-// changed by its owner at the time, so they wait here to move.
-// biome-ignore lint/style/noRestrictedImports: see above: templates only, nothing here runs a command.
-import type { RemoteArgsShape, RemoteCommand, RemoteCommandArgs } from '../../ops/adapters/ssh.js';
-// biome-ignore lint/style/noRestrictedImports: see above: templates only, nothing here runs a command.
-import { defineRemoteCommand, renderRemoteScript } from '../../ops/adapters/ssh.js';
-import { GREP_MAX_LENGTH, LOG_LINES } from './usage.js';
+import {
+  defineRemoteCommand,
+  type RemoteArgsShape,
+  type RemoteCommand,
+  type RemoteCommandArgs,
+  renderRemoteScript,
+} from './adapters/ssh.js';
+
+/** Bounds of `/qnwis logs --lines N`. */
+export const LOG_LINES = { min: 1, max: 1000, default: 100 } as const;
+/** Longest `--grep` text. */
+export const GREP_MAX_LENGTH = 200;
 
 /** An absolute log path from the inventory, without traversal. */
 const logFile = z
