@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { groupRolesSchema, LAB_USER_ROLES, roleLevelSchema, userRolesSchema } from './bot/roles.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { routeSchema } from './incidents/routing.js';
+import { SEVERITIES } from './incidents/runbook.js';
 import type { Inventory } from './inventory.js';
 import { hostsWithRole } from './inventory.js';
 
@@ -88,6 +89,8 @@ export const configSchema = z.object({
   SLACK_DEFAULT_CHANNEL: z.string().min(1).default('qnwis-alerts'),
   /** Routing rules, JSON: [{"match":["service=postgres"],"channel":"qnwis-db"}, …]; first match wins. */
   SLACK_ROUTES: jsonOf(z.array(routeSchema)).optional(),
+  /** Severity per alert name, JSON, merged over the runbook's defaults: {"DiskFull":"SEV-2"}. */
+  ALERT_SEVERITIES: jsonOf(z.record(z.string().min(1), z.enum(SEVERITIES))).optional(),
   /** Minimum gap between two messages posted to one channel, ms (Slack allows about 1/s). */
   SLACK_POST_INTERVAL_MS: int(0, 60_000).default(1100),
   /** More new incidents than this in STORM_WINDOW_SEC in one channel turns into one digest message. */

@@ -20,6 +20,7 @@ import {
 } from './config.js';
 import { ConfigError } from './errors.js';
 import { createRouter, DEFAULT_ROUTES } from './incidents/routing.js';
+import { DEFAULT_SEVERITY_POLICY } from './incidents/severity.js';
 import { hostsWithRole, type Inventory, loadInventory } from './inventory.js';
 import { createChartProcessor } from './jobs/chart.js';
 import { createDiagnoseProcessor } from './jobs/diagnose.js';
@@ -201,6 +202,10 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
         context: {
           router: createRouter(config.SLACK_ROUTES ?? DEFAULT_ROUTES, config.SLACK_DEFAULT_CHANNEL),
           appHosts: hostsWithRole(inventory, 'app').map((h) => h.name),
+          policy: {
+            ...DEFAULT_SEVERITY_POLICY,
+            byAlert: { ...DEFAULT_SEVERITY_POLICY.byAlert, ...config.ALERT_SEVERITIES },
+          },
           heartbeatAlerts: new Set(
             config.HEARTBEAT_ALERTS.split(',')
               .map((s) => s.trim())

@@ -49,6 +49,21 @@ describe('configuration', () => {
     expect(message).not.toContain(secret);
   });
 
+  it('takes severity overrides and routing rules as JSON, naming a bad one', () => {
+    expect(parseConfig({ ALERT_SEVERITIES: '{"DiskFull":"SEV-2"}' }).ALERT_SEVERITIES).toEqual({
+      DiskFull: 'SEV-2',
+    });
+    expect(configIssues({ ALERT_SEVERITIES: '{"DiskFull":"SEV-9"}' }).map((i) => i.path)).toEqual([
+      'ALERT_SEVERITIES.DiskFull',
+    ]);
+    expect(configIssues({ SLACK_ROUTES: 'not json' })).toEqual([
+      { path: 'SLACK_ROUTES', message: 'is not valid JSON' },
+    ]);
+    expect(
+      parseConfig({ SLACK_ROUTES: '[{"match":["service=postgres"],"channel":"qnwis-db"}]' }).SLACK_ROUTES,
+    ).toHaveLength(1);
+  });
+
   it('treats empty strings as unset so blank .env lines keep the defaults', () => {
     expect(parseConfig({ PORT: '', ALERTMANAGER_WEBHOOK_TOKEN: '' }).PORT).toBe(3000);
   });
