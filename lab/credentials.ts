@@ -58,6 +58,8 @@ export const LAB_PAGERDUTY_ROUTING_KEY = 'qnwislabproductionroutingkey0001';
 export interface StandIns {
   slackUrl: string;
   pagerdutyUrl: string;
+  /** Names the bot's own database and queue prefix, so two labs on one machine never share state. */
+  labId: string;
 }
 
 /** The environment the bot needs to operate this lab (also written to .lab/lab.env). */
@@ -78,5 +80,8 @@ export function botEnvironment(
     PAGERDUTY_ROUTING_KEY: LAB_PAGERDUTY_ROUTING_KEY,
     PAGERDUTY_WEBHOOK_SECRETS: creds.pagerdutyWebhookSecret,
     OPS_TOKEN: creds.opsToken,
+    // The bot's own state for this lab: its database and queue keys belong to this lab alone.
+    DATABASE_URL: `postgres://postgres@127.0.0.1:5432/qnwis_chatops_lab_${standIns.labId}`,
+    QUEUE_PREFIX: `{qnwislab${standIns.labId}}`,
   };
 }

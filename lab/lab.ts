@@ -7,6 +7,7 @@
  * ever stopped. `up` is idempotent: what already runs is left alone.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -511,7 +512,11 @@ export class Lab {
   }
 
   standInUrls() {
-    return { slackUrl: `http://${this.slackListen}`, pagerdutyUrl: `http://${this.pagerdutyListen}` };
+    return {
+      slackUrl: `http://${this.slackListen}`,
+      pagerdutyUrl: `http://${this.pagerdutyListen}`,
+      labId: createHash('sha256').update(this.dir).digest('hex').slice(0, 8),
+    };
   }
 
   /** The local Slack and PagerDuty stand-ins, wired to the bot with the lab's secrets. */
@@ -682,6 +687,34 @@ export class Lab {
   /** Removes the lab directory entirely (data, keys, credentials). The lab must be down. */
   async destroy(): Promise<void> {
     await this.down();
+    // The bot's own state for this lab (database and queue keys on the machine's servers).
+    const { labId } = this.standInUrls();
+    await execFileAsync('/usr/bin/psql', [
+      '-X',
+      '-q',
+      '-h',
+      '127.0.0.1',
+      '-U',
+      'postgres',
+      '-d',
+      'postgres',
+      '-c',
+      `DROP DATABASE IF EXISTS qnwis_chatops_lab_${labId} WITH (FORCE)`,
+    ]).catch((err: Error) => this.log(`could not drop the lab bot database: ${err.message}`));
+    await execFileAsync('/usr/bin/redis-cli', [
+      '-h',
+      '127.0.0.1',
+      '--scan',
+      '--pattern',
+      `{qnwislab${labId}}*`,
+    ])
+      .then(async ({ stdout }) => {
+        const keys = stdout.split('\n').filter(Boolean);
+        for (let i = 0; i < keys.length; i += 500) {
+          await execFileAsync('/usr/bin/redis-cli', ['-h', '127.0.0.1', 'DEL', ...keys.slice(i, i + 500)]);
+        }
+      })
+      .catch((err: Error) => this.log(`could not clear the lab bot queues: ${err.message}`));
     rmSync(this.dir, { recursive: true, force: true });
   }
 

@@ -115,7 +115,23 @@ export function createSlackProcessor(deps: SlackSyncDeps) {
     const message = incidentMessage(view, now());
     const h = hash(message);
     if (h !== row.slackRenderedHash) {
-      await deps.chat.updateMessage(channel, ts, message);
+      try {
+        await deps.chat.updateMessage(channel, ts, message);
+      } catch (err) {
+        // Someone deleted the message (or the workspace lost it): post it again rather than
+        // leave the incident without a message; the thread starts over under the new one.
+        if (err instanceof SlackRejectedError && err.slackError === 'message_not_found') {
+          const posted = await paced(row.channel, () => deps.chat.postMessage(row.channel, message));
+          await deps.store.setSlackMessage(row.id, {
+            channelId: posted.channel,
+            ts: posted.ts,
+            renderedHash: h,
+          });
+          log.warn({ oldTs: ts, ts: posted.ts }, 'incident message was gone from Slack: posted again');
+          return;
+        }
+        throw err;
+      }
       await deps.store.setRenderedHash(row.id, h);
     }
     for (const entry of await deps.store.timeline(row.id, row.threadCursor)) {
