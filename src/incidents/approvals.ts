@@ -583,8 +583,8 @@ export type BreakGlassDecision =
   | { readonly allowed: false; readonly code: RefusalCode; readonly reason: string };
 
 const BREAK_GLASS_REASON_MAX = 300;
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what we refuse.
-const REASON_FORBIDDEN = /[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069\ufeff]/;
+/** Control and invisible (format) characters, line separators: the reason is one visible line. */
+const REASON_FORBIDDEN = /[\p{Cc}\p{Cf}\u2028\u2029]/u;
 
 function formatDuration(ms: number): string {
   const min = Math.round(ms / MINUTE);
