@@ -80,6 +80,8 @@ export function botEnvironment(
     PAGERDUTY_ROUTING_KEY: LAB_PAGERDUTY_ROUTING_KEY,
     PAGERDUTY_WEBHOOK_SECRETS: creds.pagerdutyWebhookSecret,
     OPS_TOKEN: creds.opsToken,
+    // Shorter than production: lab tests wait on it after faults are healed.
+    RECONCILE_INTERVAL_SEC: '15',
     // The bot's own state for this lab: its database and queue keys belong to this lab alone.
     DATABASE_URL: `postgres://postgres@127.0.0.1:5432/qnwis_chatops_lab_${standIns.labId}`,
     QUEUE_PREFIX: `{qnwislab${standIns.labId}}`,

@@ -31,7 +31,7 @@ import {
 import { ensureClientKey, sshHostStatus, startSshHost, stopSshHost } from './components/sshd.js';
 import { botEnvironment, type LabCredentials, loadOrCreateCredentials } from './credentials.js';
 import { REPORTS_ROLE } from './faults.js';
-import { ensurePrerequisites, PG_BIN } from './prereqs.js';
+import { ensureMachineServices, ensurePrerequisites, PG_BIN } from './prereqs.js';
 import {
   execFileAsync,
   httpOk,
@@ -200,6 +200,7 @@ export class Lab {
   async up(): Promise<LabStatus> {
     const t0 = Date.now();
     await ensurePrerequisites(this.log);
+    await ensureMachineServices(this.log);
     mkdirSync(this.dir, { recursive: true });
     const creds = loadOrCreateCredentials(this.dir);
     await Promise.all([this.upHosts(), this.upDatabase(creds), this.upRedis()]);

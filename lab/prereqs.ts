@@ -48,3 +48,42 @@ export async function ensurePrerequisites(log: (line: string) => void): Promise<
   const still = missingPackages();
   if (still.length > 0) throw new Error(`apt-get did not provide: ${still.join(', ')}`);
 }
+
+/**
+ * The bot keeps its own state in the machine's PostgreSQL (127.0.0.1:5432) and its queues in the
+ * machine's Redis (127.0.0.1:6379). Start them when they do not answer, as a fresh machine needs.
+ */
+export async function ensureMachineServices(log: (line: string) => void): Promise<void> {
+  const answers = async (cmd: string, args: string[]) =>
+    execFileAsync(cmd, args, { timeout: 5000 }).then(
+      () => true,
+      () => false,
+    );
+  if (!(await answers(`${PG_BIN}/pg_isready`, ['-q', '-h', '127.0.0.1', '-p', '5432']))) {
+    log('starting the machine PostgreSQL (127.0.0.1:5432)…');
+    const { stdout } = await execFileAsync('ls', ['/etc/postgresql']);
+    const version = stdout.split('\n').find(Boolean);
+    if (!version) throw new Error('no PostgreSQL cluster in /etc/postgresql: apt-get install -y postgresql');
+    await execFileAsync('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'start']);
+  }
+  if (!(await answers('/usr/bin/redis-cli', ['-h', '127.0.0.1', '-p', '6379', 'ping']))) {
+    log('starting the machine Redis (127.0.0.1:6379)…');
+    await execFileAsync('mkdir', ['-p', '/var/lib/redis', '/var/log/redis']);
+    await execFileAsync('/usr/bin/redis-server', [
+      '--daemonize',
+      'yes',
+      '--bind',
+      '127.0.0.1',
+      '--port',
+      '6379',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      '/var/lib/redis',
+      '--logfile',
+      '/var/log/redis/lab.log',
+    ]);
+  }
+}

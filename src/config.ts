@@ -91,6 +91,8 @@ export const configSchema = z.object({
   SLACK_ROUTES: jsonOf(z.array(routeSchema)).optional(),
   /** Severity per alert name, JSON, merged over the runbook's defaults: {"DiskFull":"SEV-2"}. */
   ALERT_SEVERITIES: jsonOf(z.record(z.string().min(1), z.enum(SEVERITIES))).optional(),
+  /** How often open incidents are reconciled with Alertmanager's active alerts, seconds (0: never). */
+  RECONCILE_INTERVAL_SEC: int(0, 86_400).default(60),
   /** Minimum gap between two messages posted to one channel, ms (Slack allows about 1/s). */
   SLACK_POST_INTERVAL_MS: int(0, 60_000).default(1100),
   /** More new incidents than this in STORM_WINDOW_SEC in one channel turns into one digest message. */

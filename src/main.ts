@@ -27,6 +27,7 @@ import { createDiagnoseProcessor } from './jobs/diagnose.js';
 import { ChannelPacer } from './jobs/pacing.js';
 import { createEventsApiClient, createPagerDutyProcessor } from './jobs/pagerduty-events.js';
 import { createQueues, QUEUE_NAMES } from './jobs/queues.js';
+import { createAlertmanagerAlerts, reconcileWithAlertmanager } from './jobs/reconcile.js';
 import { createSlackProcessor } from './jobs/slack-sync.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { jobsTotal } from './observability/metrics.js';
@@ -35,7 +36,7 @@ import { createFleetOps } from './ops/index.js';
 import { PrometheusClient } from './ops/prometheus.js';
 import { createServer } from './server.js';
 import { createPool, ensureDatabase, migrate } from './store/db.js';
-import { IncidentStore } from './store/incidents.js';
+import { IncidentStore, type RecordContext } from './store/incidents.js';
 
 const ROLES = ['bot', 'worker', 'all'] as const;
 type Role = (typeof ROLES)[number];
@@ -182,6 +183,19 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
   if (!paging) log.warn('PAGERDUTY_ROUTING_KEY is not set: SEV-1/SEV-2 incidents are not paged');
 
   const closers: (() => Promise<void>)[] = [];
+  const recordContext: RecordContext = {
+    router: createRouter(config.SLACK_ROUTES ?? DEFAULT_ROUTES, config.SLACK_DEFAULT_CHANNEL),
+    appHosts: hostsWithRole(inventory, 'app').map((h) => h.name),
+    policy: {
+      ...DEFAULT_SEVERITY_POLICY,
+      byAlert: { ...DEFAULT_SEVERITY_POLICY.byAlert, ...config.ALERT_SEVERITIES },
+    },
+    heartbeatAlerts: new Set(
+      config.HEARTBEAT_ALERTS.split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
+  };
   const fleet = createFleetOps(config, inventory, log);
   if (role !== 'worker') {
     const server = createServer({
@@ -199,19 +213,7 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
         paging,
         pagingFallbackMs: 5000,
         diagnose: true,
-        context: {
-          router: createRouter(config.SLACK_ROUTES ?? DEFAULT_ROUTES, config.SLACK_DEFAULT_CHANNEL),
-          appHosts: hostsWithRole(inventory, 'app').map((h) => h.name),
-          policy: {
-            ...DEFAULT_SEVERITY_POLICY,
-            byAlert: { ...DEFAULT_SEVERITY_POLICY.byAlert, ...config.ALERT_SEVERITIES },
-          },
-          heartbeatAlerts: new Set(
-            config.HEARTBEAT_ALERTS.split(',')
-              .map((s) => s.trim())
-              .filter(Boolean),
-          ),
-        },
+        context: recordContext,
       },
       pagerduty: config.PAGERDUTY_WEBHOOK_SECRETS
         ? { secrets: config.PAGERDUTY_WEBHOOK_SECRETS.split(',').map((s) => s.trim()), store, queues }
@@ -267,9 +269,35 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
         : null,
       log,
     });
+    const alertmanagerUrl = inventory.monitoring.alertmanagerUrl;
+    const reconcile =
+      alertmanagerUrl && config.RECONCILE_INTERVAL_SEC > 0
+        ? {
+            store,
+            queues,
+            alertmanager: createAlertmanagerAlerts(alertmanagerUrl),
+            context: recordContext,
+            paging,
+            log,
+            // Leave alerts Alertmanager may not have processed yet: at most 30 s, less for fast periods.
+            graceMs: Math.min(30_000, 2 * config.RECONCILE_INTERVAL_SEC * 1000),
+          }
+        : null;
+    if (reconcile) {
+      // One scheduler across replicas: upsert is idempotent.
+      await queues.diagnose.upsertJobScheduler(
+        'reconcile-alertmanager',
+        { every: config.RECONCILE_INTERVAL_SEC * 1000 },
+        { name: 'reconcile', data: {} },
+      );
+    }
     const diagnoseWorker = new Worker(
       QUEUE_NAMES.diagnose,
-      (job, token) => (job.name === 'incident-chart' ? chart(job, token) : playbook(job)),
+      async (job, token) => {
+        if (job.name === 'incident-chart') return chart(job, token);
+        if (job.name === 'reconcile') return reconcile ? reconcileWithAlertmanager(reconcile) : null;
+        return playbook(job);
+      },
       { connection: workerRedis, prefix: config.QUEUE_PREFIX, concurrency: 4 },
     );
     diagnoseWorker.on('completed', () => jobsTotal.inc({ queue: 'diagnose', outcome: 'completed' }));

@@ -339,6 +339,13 @@ export class IncidentStore {
     return res.rows[0] ? toIncident(res.rows[0]) : undefined;
   }
 
+  async openIncidents(): Promise<IncidentRow[]> {
+    const res = await this.db.query(
+      `SELECT ${INCIDENT_COLUMNS} FROM incidents WHERE status <> 'resolved' ORDER BY id`,
+    );
+    return res.rows.map(toIncident);
+  }
+
   async getByPagerDutyId(pdIncidentId: string): Promise<IncidentRow | undefined> {
     const res = await this.db.query(
       `SELECT ${INCIDENT_COLUMNS} FROM incidents WHERE pd_incident_id = $1 ORDER BY id DESC LIMIT 1`,

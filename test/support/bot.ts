@@ -88,6 +88,8 @@ export async function startTestBot(opts: TestBotOptions = {}): Promise<TestBot> 
     PAGERDUTY_ROUTING_KEY: pagerduty.routingKey,
     PAGERDUTY_WEBHOOK_SECRETS: pagerdutySecret,
     OPS_TOKEN: opsToken,
+    // Reconciliation against the lab's Alertmanager would resolve alerts tests post directly.
+    RECONCILE_INTERVAL_SEC: '0',
     ...opts.env,
   };
   const startup = loadStartup([], env);
