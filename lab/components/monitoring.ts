@@ -94,7 +94,11 @@ export function alertmanagerConfig(opts: AlertmanagerOptions): string {
       group_by: ['alertname'],
       group_wait: '1s',
       group_interval: '2s',
-      repeat_interval: '1h',
+      // Short in the lab: Alertmanager does not re-notify a group whose firing set equals the last
+      // one it sent until repeat_interval, so an alert that flaps (fires, resolves before the
+      // resolved notification went out, fires again) would otherwise stay silent for an hour.
+      // The bot de-duplicates re-sends, so a repeat costs nothing but a stored last_seen.
+      repeat_interval: '20s',
       routes: [
         // The lab's sink records every notification, then the bot gets the same one.
         {
