@@ -95,7 +95,9 @@ export function applyNotification(
         events.push({ kind: 'alert_firing', fingerprint: a.fingerprint, host, refired: false });
       continue;
     }
-    const sameOccurrence = a.startsAt === before.startsAt;
+    // Compare instants, not strings: Alertmanager writes Go's RFC 3339 (".12Z", nanoseconds)
+    // while what we stored reads back as JavaScript's (".120Z").
+    const sameOccurrence = Date.parse(a.startsAt) === Date.parse(before.startsAt);
     if (sameOccurrence) {
       // Resolved is final for one occurrence: a late or duplicate "firing" changes nothing.
       if (before.status === 'firing' && a.status === 'resolved') {

@@ -167,6 +167,31 @@ describe('incident transitions', () => {
     expect(late?.events).toEqual([]);
   });
 
+  it('matches an occurrence by instant, whatever the timestamp spelling (Go vs JavaScript)', () => {
+    const open = applyNotification(
+      undefined,
+      'X',
+      [alert('X', { host: 'app-01', startsAt: '2026-11-27T21:00:00.120Z' })],
+      ctx,
+    );
+    if (!open) throw new Error('expected an incident');
+    // Alertmanager sends the same instant as Go formats it: trailing zeros trimmed.
+    const resolved = applyNotification(
+      open.next,
+      'X',
+      [alert('X', { host: 'app-01', status: 'resolved', startsAt: '2026-11-27T21:00:00.12Z' })],
+      ctx,
+    );
+    expect(resolved?.next.status).toBe('resolved');
+    const nano = applyNotification(
+      open.next,
+      'X',
+      [alert('X', { host: 'app-01', status: 'resolved', startsAt: '2026-11-27T21:00:00.120000000Z' })],
+      ctx,
+    );
+    expect(nano?.next.status).toBe('resolved');
+  });
+
   it('keeps acknowledged while alerts keep firing', () => {
     const open = applyNotification(undefined, 'X', [alert('X', { host: 'app-01' })], ctx);
     if (!open) throw new Error('expected an incident');
