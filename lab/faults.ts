@@ -173,11 +173,14 @@ export class Faults {
           await waitFor(
             'the report query to hold its lock',
             async () => {
-              const n = await this.lab.psql(
-                host,
-                this.creds(),
-                `SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE a.usename = '${REPORTS_ROLE}' AND l.mode = 'AccessExclusiveLock' AND l.granted`,
-              );
+              // The primary may still be starting (db-down just healed): that is "not yet".
+              const n = await this.lab
+                .psql(
+                  host,
+                  this.creds(),
+                  `SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE a.usename = '${REPORTS_ROLE}' AND l.mode = 'AccessExclusiveLock' AND l.granted`,
+                )
+                .catch(() => '0');
               return Number(n) > 0;
             },
             10_000,

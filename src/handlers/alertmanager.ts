@@ -65,7 +65,7 @@ export function alertmanagerHandler(deps: AlertmanagerHandlerDeps) {
         const row = await deps.store.get(inc.id);
         if (!row) continue;
         await enqueueIncidentSync(deps.queues, inc.id, row.severity);
-        if (inc.opened && deps.diagnose) await enqueuePlaybook(deps.queues, inc.id, row.severity);
+        if (inc.opened && deps.diagnose) await enqueuePlaybook(deps.queues, row);
         if (deps.paging && (row.severity === 'SEV-1' || row.severity === 'SEV-2')) {
           await enqueuePagerDuty(deps.queues, inc.id, row.status === 'resolved' ? 0 : deps.pagingFallbackMs);
         }

@@ -88,15 +88,33 @@ export async function enqueuePagerDuty(queues: Queues, incidentId: number, delay
   await queues.pagerduty.add('incident-event', { incidentId }, { delay: delayMs });
 }
 
-export async function enqueuePlaybook(queues: Queues, incidentId: number, severity: Severity): Promise<void> {
-  // One playbook per incident opening: the job id makes a re-delivered webhook harmless.
+/**
+ * One playbook (and one chart) per incident: the job id makes a re-delivered webhook harmless. It
+ * carries the incident's creation instant too, because completed jobs outlive a reset of the bot's
+ * database and a reused incident id must not be mistaken for an old one.
+ */
+function incidentJobId(kind: string, incidentId: number, createdAt: Date): string {
+  return `${kind}-${incidentId}-${createdAt.getTime()}`;
+}
+
+export async function enqueuePlaybook(
+  queues: Queues,
+  incident: { id: number; severity: Severity; createdAt: Date },
+): Promise<void> {
   await queues.diagnose.add(
     'incident-playbook',
-    { incidentId },
-    { jobId: `playbook-${incidentId}`, priority: priorityOf(severity) },
+    { incidentId: incident.id },
+    {
+      jobId: incidentJobId('playbook', incident.id, incident.createdAt),
+      priority: priorityOf(incident.severity),
+    },
   );
 }
 
-export async function enqueueChart(queues: Queues, incidentId: number): Promise<void> {
-  await queues.diagnose.add('incident-chart', { incidentId }, { jobId: `chart-${incidentId}` });
+export async function enqueueChart(queues: Queues, incident: { id: number; createdAt: Date }): Promise<void> {
+  await queues.diagnose.add(
+    'incident-chart',
+    { incidentId: incident.id },
+    { jobId: incidentJobId('chart', incident.id, incident.createdAt) },
+  );
 }

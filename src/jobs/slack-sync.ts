@@ -99,7 +99,7 @@ export function createSlackProcessor(deps: SlackSyncDeps) {
       log.info({ channel: posted.channel, ts: posted.ts }, 'incident posted');
       if (deps.paging && (row.severity === 'SEV-1' || row.severity === 'SEV-2'))
         await enqueuePagerDuty(deps.queues, row.id);
-      if (deps.charts) await enqueueChart(deps.queues, row.id);
+      if (deps.charts) await enqueueChart(deps.queues, row);
       // The opening events are what the message itself shows: nothing to add in the thread yet.
       const opening = await deps.store.timeline(row.id);
       const last = opening.at(-1);
