@@ -144,6 +144,16 @@ export class Faults {
         const pidFile = this.slowQueryPidFile();
         if (!isAlive(readPidFile(pidFile))) {
           const db = this.lab.inventory.database;
+          // A primary that was just restarted (db-down healed) must accept the report's login.
+          await waitFor(
+            'the primary to accept connections',
+            () =>
+              this.lab.psql(host, this.creds(), 'SELECT 1', db.name).then(
+                () => true,
+                () => false,
+              ),
+            15_000,
+          );
           spawnDetached(
             '/usr/bin/psql',
             [
