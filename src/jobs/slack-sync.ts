@@ -20,7 +20,14 @@ import { SlackRateLimitedError, SlackRejectedError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { IncidentStore, TimelineEntry } from '../store/incidents.js';
 import type { ChannelPacer } from './pacing.js';
-import { enqueueChart, enqueueDigestSync, enqueuePagerDuty, type Queues, slackJobs } from './queues.js';
+import {
+  enqueueChart,
+  enqueueDigestSync,
+  enqueueIncidentSync,
+  enqueuePagerDuty,
+  type Queues,
+  slackJobs,
+} from './queues.js';
 
 export interface SlackSyncDeps {
   store: IncidentStore;
@@ -81,6 +88,9 @@ export function createSlackProcessor(deps: SlackSyncDeps) {
         return;
       }
       const message = incidentMessage(view, now());
+      // The events so far are what this message shows; later ones (the playbook's, which can
+      // finish within milliseconds) still get their thread replies.
+      const opening = await deps.store.timeline(row.id);
       const posted = await paced(row.channel, () => deps.chat.postMessage(row.channel, message));
       // Remember the message before anything else can fail: a retry must update, not re-post.
       await deps.store.setSlackMessage(row.id, {
@@ -100,10 +110,12 @@ export function createSlackProcessor(deps: SlackSyncDeps) {
       if (deps.paging && (row.severity === 'SEV-1' || row.severity === 'SEV-2'))
         await enqueuePagerDuty(deps.queues, row.id);
       if (deps.charts) await enqueueChart(deps.queues, row);
-      // The opening events are what the message itself shows: nothing to add in the thread yet.
-      const opening = await deps.store.timeline(row.id);
       const last = opening.at(-1);
       if (last) await deps.store.advanceThreadCursor(row.id, last.id);
+      // Anything that happened meanwhile is told by the next sync.
+      if ((await deps.store.timeline(row.id, last?.id ?? 0)).length > 0) {
+        await enqueueIncidentSync(deps.queues, row.id, row.severity);
+      }
       return;
     }
     if (row.digestId) {
@@ -120,7 +132,10 @@ export function createSlackProcessor(deps: SlackSyncDeps) {
       } catch (err) {
         // Someone deleted the message (or the workspace lost it): post it again rather than
         // leave the incident without a message; the thread starts over under the new one.
-        if (err instanceof SlackRejectedError && err.slackError === 'message_not_found') {
+        if (
+          err instanceof SlackRejectedError &&
+          ['message_not_found', 'thread_not_found'].includes(err.slackError)
+        ) {
           const posted = await paced(row.channel, () => deps.chat.postMessage(row.channel, message));
           await deps.store.setSlackMessage(row.id, {
             channelId: posted.channel,
@@ -142,7 +157,25 @@ export function createSlackProcessor(deps: SlackSyncDeps) {
           : event
             ? threadReply(event, view, now())
             : null;
-      if (reply) await paced(channel, () => deps.chat.postMessage(channel, reply, ts));
+      if (reply) {
+        try {
+          await paced(channel, () => deps.chat.postMessage(channel, reply, ts));
+        } catch (err) {
+          // The parent message is gone: post the incident again; its thread starts over.
+          if (err instanceof SlackRejectedError && err.slackError === 'thread_not_found') {
+            const posted = await paced(row.channel, () => deps.chat.postMessage(row.channel, message));
+            await deps.store.setSlackMessage(row.id, {
+              channelId: posted.channel,
+              ts: posted.ts,
+              renderedHash: h,
+            });
+            await deps.store.advanceThreadCursor(row.id, entry.id);
+            log.warn({ oldTs: ts, ts: posted.ts }, 'incident thread was gone from Slack: posted again');
+            return;
+          }
+          throw err;
+        }
+      }
       await deps.store.advanceThreadCursor(row.id, entry.id);
     }
   }

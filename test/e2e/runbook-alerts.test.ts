@@ -6,7 +6,7 @@
  * channel with the runbook severity, turned resolved in place; a PagerDuty incident for SEV-1/2 only.
  */
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { type FaultName, Faults } from '../../lab/faults.js';
 import { eventually, isTopLevel, type SlackMessageView } from '../support/bot.js';
 import { type AlertmanagerAlert, lab, labCredentials, type Received, WebhookSink } from '../support/lab.js';
@@ -74,6 +74,8 @@ describe('the runbook alerts fire and resolve through Prometheus and Alertmanage
 
   for (const c of CASES) {
     it(`${c.fault} makes ${c.alert} fire, heal resolves it`, async () => {
+      // Whatever fails below, the fault must not outlive this test (the next ones share the lab).
+      onTestFinished(() => faults.heal(c.fault).then(() => undefined));
       const before = await sink.lastSeq();
       const since = Date.now() / 1000;
       await faults.inject(c.fault, c.host);
