@@ -1,5 +1,5 @@
 /**
- * Reconciliation with Alertmanager: an incident the bot still shows as firing while Alertmanager
+ * Reconciliation. With Slack: an incident whose delivery job was lost is synced again. With Alertmanager: an incident the bot still shows as firing while Alertmanager
  * no longer has its alert (a resolved notification lost while the bot was down, or dropped) is
  * resolved here, and the thread says so. Runs on a BullMQ job scheduler (one run per period across
  * replicas). PagerDuty drift is the escalation issue's part.
@@ -45,8 +45,18 @@ export interface ReconcileDeps {
   now?: () => Date;
 }
 
-export async function reconcileWithAlertmanager(deps: ReconcileDeps): Promise<{ resolved: number }> {
+export async function reconcileWithAlertmanager(
+  deps: ReconcileDeps,
+): Promise<{ resolved: number; resent: number }> {
   const now = deps.now ?? (() => new Date());
+  // Slack: an incident never posted, or with events its thread has not told (its job was lost
+  // with a killed worker), is synced again. Syncs are idempotent, so a spare one costs nothing.
+  let resent = 0;
+  for (const row of await deps.store.behindInSlack(new Date(now().getTime() - deps.graceMs))) {
+    await enqueueIncidentSync(deps.queues, row.id, row.severity);
+    resent++;
+  }
+  if (resent > 0) deps.log.warn({ incidents: resent }, 'incidents behind in Slack: synced again');
   const active = await deps.alertmanager.activeFingerprints();
   let resolved = 0;
   for (const row of await deps.store.openIncidents()) {
@@ -93,5 +103,5 @@ export async function reconcileWithAlertmanager(deps: ReconcileDeps): Promise<{ 
     );
     resolved += missing.length;
   }
-  return { resolved };
+  return { resolved, resent };
 }

@@ -339,6 +339,23 @@ export class IncidentStore {
     return res.rows[0] ? toIncident(res.rows[0]) : undefined;
   }
 
+  /**
+   * Incidents whose Slack side is behind: never posted (nor listed in a digest), or with timeline
+   * events the thread has not told yet. A job lost with a killed worker leaves exactly this.
+   */
+  async behindInSlack(olderThan: Date): Promise<IncidentRow[]> {
+    const res = await this.db.query(
+      `SELECT ${INCIDENT_COLUMNS} FROM incidents i
+       WHERE i.updated_at < $1 AND i.created_at > now() - interval '1 day' AND (
+         (i.slack_ts IS NULL AND i.digest_id IS NULL)
+         OR (i.slack_ts IS NOT NULL AND EXISTS (
+           SELECT 1 FROM incident_events e WHERE e.incident_id = i.id AND e.id > i.thread_cursor AND e.at < $1)))
+       ORDER BY i.id LIMIT 500`,
+      [olderThan],
+    );
+    return res.rows.map(toIncident);
+  }
+
   async openIncidents(): Promise<IncidentRow[]> {
     const res = await this.db.query(
       `SELECT ${INCIDENT_COLUMNS} FROM incidents WHERE status <> 'resolved' ORDER BY id`,

@@ -53,4 +53,28 @@ describe('reconciliation with Alertmanager', () => {
     const row = await bot.db.query("SELECT status FROM incidents WHERE alertname = 'DriftProbe'");
     expect(row.rows[0]?.status).toBe('resolved');
   });
+
+  it('posts an incident whose delivery job was lost', { timeout: 30_000 }, async () => {
+    // Stored as the intake stores it, but no Slack job is queued: as if a worker died with it.
+    const { IncidentStore } = await import('../../src/store/incidents.js');
+    const { createRouter, DEFAULT_ROUTES } = await import('../../src/incidents/routing.js');
+    const { webhookSchema } = await import('../../src/incidents/alertmanager.js');
+    const store = new IncidentStore(bot.db);
+    const body = webhookSchema.parse(
+      notification('LostJobProbe', { labels: { severity: 'warning', service: 'qnwis' } }),
+    );
+    await store.recordNotification(body, {
+      router: createRouter(DEFAULT_ROUTES, 'qnwis-alerts'),
+      appHosts: ['app-01', 'app-02', 'app-03'],
+      heartbeatAlerts: new Set(['Watchdog']),
+    });
+    await eventually(
+      'reconciliation to post it',
+      async () =>
+        (await slackMessages(bot, 'qnwis-alerts')).find(
+          (m) => isTopLevel(m) && m.text.includes('LostJobProbe'),
+        ),
+      20_000,
+    );
+  });
 });
