@@ -206,6 +206,7 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
       log,
       heartbeatAlert: config.HEARTBEAT_ALERTS.split(',')[0]?.trim() || 'Watchdog',
       opsToken: config.OPS_TOKEN,
+      inventory,
       alertmanager: {
         token: config.ALERTMANAGER_WEBHOOK_TOKEN ?? '',
         store,

@@ -8,6 +8,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { proposedActionReply, proposedActionValue } from './bot/proposed-actions.js';
 import { type AlertmanagerHandlerDeps, alertmanagerHandler } from './handlers/alertmanager.js';
 import { type PagerDutyHandlerDeps, pagerdutyHandler } from './handlers/pagerduty.js';
+import type { Inventory } from './inventory.js';
 import { healthRoutes } from './observability/health.js';
 import type { Logger } from './observability/logger.js';
 import { webhooksTotal } from './observability/metrics.js';
@@ -27,6 +28,7 @@ export interface ServerDeps {
   heartbeatAlert: string;
   /** Bearer token for /health/detailed and /metrics. */
   opsToken: string | undefined;
+  inventory: Inventory;
 }
 
 export interface BotServer {
@@ -105,7 +107,7 @@ export function createServer(deps: ServerDeps): BotServer {
     await respond({
       response_type: 'ephemeral',
       replace_original: false,
-      text: proposedActionReply(parsed.data, body.user.id),
+      text: proposedActionReply(parsed.data, body.user.id, deps.inventory),
     });
   });
   app.error(async (err) => {

@@ -4,6 +4,8 @@
  * changes a host.
  */
 import { z } from 'zod';
+import type { Inventory } from '../inventory.js';
+import { argsFromButton, describeApprovalFor, parseCommand } from '../ops/commands/catalog.js';
 
 export const proposedActionValue = z.object({
   key: z.string().regex(/^QNWIS-\d+$/),
@@ -12,16 +14,6 @@ export const proposedActionValue = z.object({
 });
 
 export type ProposedActionValue = z.infer<typeof proposedActionValue>;
-
-/** The approval each command will need (the default policy of the "Act with approval" issue). */
-const APPROVAL: Readonly<Record<ProposedActionValue['command'], string>> = {
-  restart: '1 approval by L1 or above',
-  'kill-query': '1 approval by L1 or above',
-  'warm-cache': '1 approval by L1 or above',
-  'flush-cache': '1 approval by L1 or above',
-  'rolling-restart': '1 approval by L2 or above',
-  failover: '2 approvals, at least one by L2 or above',
-};
 
 const WHAT: Readonly<Record<ProposedActionValue['command'], (target: string) => string>> = {
   restart: (t) => `\`sudo systemctl restart qnwis\` on *${t}*, then wait for \`/health\` to pass`,
@@ -36,9 +28,12 @@ const WHAT: Readonly<Record<ProposedActionValue['command'], (target: string) => 
 };
 
 /** The ephemeral answer to a click on a proposed fix. */
-export function proposedActionReply(value: ProposedActionValue, user: string): string {
+export function proposedActionReply(value: ProposedActionValue, user: string, inventory: Inventory): string {
+  // The approval it will need comes from the one approval policy, never restated here.
+  const parsed = parseCommand(value.command, argsFromButton(value.command, value.target), inventory);
+  if (!parsed.ok) return `<@${user}>, that fix no longer applies: ${parsed.error}. Nothing was changed.`;
   return [
     `<@${user}>, for ${value.key} this would run ${WHAT[value.command](value.target)}.`,
-    `It needs ${APPROVAL[value.command]} before anything runs. Approved commands arrive with the "Act with approval" work; nothing was changed.`,
+    `It needs ${describeApprovalFor(parsed.command, inventory)} before anything runs. Approved commands arrive with the "Act with approval" work; nothing was changed.`,
   ].join('\n');
 }

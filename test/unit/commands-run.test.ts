@@ -70,16 +70,8 @@ class FakeSsh implements RemoteCommandRunner {
 }
 
 function fakeStore(rows: IncidentRow[] = []): IncidentStore {
-  const db = {
-    query: async (_sql: string, [limit]: [number]) => ({
-      rows: rows
-        .filter((r) => r.status !== 'resolved')
-        .slice(0, limit)
-        .map((r) => ({ id: String(r.id), total: String(rows.length) })),
-    }),
-  };
   return {
-    db,
+    openIncidents: async () => rows.filter((r) => r.status !== 'resolved'),
     get: async (id: number) => rows.find((r) => r.id === id),
     alerts: async () => [],
     timeline: async () => [],

@@ -131,7 +131,7 @@ describe('proposed fixes', () => {
 
   it('a click says exactly what would run and which approval it needs; forged values are refused', () => {
     const value = proposedActionValue.parse({ key: 'QNWIS-7', command: 'restart', target: 'app-02' });
-    const text = proposedActionReply(value, 'U0ONCALL01');
+    const text = proposedActionReply(value, 'U0ONCALL01', inv);
     expect(text).toContain('`sudo systemctl restart qnwis` on *app-02*');
     expect(text).toContain('1 approval by L1 or above');
     expect(text).toContain('nothing was changed');

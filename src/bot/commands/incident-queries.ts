@@ -1,7 +1,6 @@
 /**
- * Read-only incident look-ups for `/qnwis status`, `incidents` and `incident ID`. Only the ids are
- * selected here (the one query IncidentStore lacks: "open, newest first"); rows, alerts and
- * timelines come from IncidentStore itself, so the column mapping stays in one place.
+ * Read-only incident look-ups for `/qnwis status`, `incidents` and `incident ID`, all through
+ * IncidentStore so the column mapping stays in one place.
  */
 import type { AlertState } from '../../incidents/incident.js';
 import type { IncidentRow, IncidentStore, TimelineEntry } from '../../store/incidents.js';
@@ -19,14 +18,14 @@ export interface OpenIncidents {
 }
 
 export async function openIncidents(store: IncidentStore, limit: number): Promise<OpenIncidents> {
-  const res = await store.db.query<{ id: string; total: string }>(
-    `SELECT id, count(*) OVER () AS total FROM incidents
-      WHERE status <> 'resolved' ORDER BY opened_at DESC, id DESC LIMIT $1`,
-    [limit],
+  const open = await store.openIncidents();
+  const newest = [...open]
+    .sort((a, b) => b.openedAt.getTime() - a.openedAt.getTime() || b.id - a.id)
+    .slice(0, limit);
+  const incidents = await Promise.all(
+    newest.map(async (row) => ({ row, alerts: await store.alerts(row.id) })),
   );
-  const total = Number(res.rows[0]?.total ?? 0);
-  const incidents = await Promise.all(res.rows.map((r) => withAlerts(store, Number(r.id))));
-  return { total, incidents: incidents.filter((i): i is IncidentWithAlerts => i !== undefined) };
+  return { total: open.length, incidents };
 }
 
 export interface IncidentDetail extends IncidentWithAlerts {
@@ -52,8 +51,7 @@ async function withAlerts(store: IncidentStore, id: number): Promise<IncidentWit
   return { row, alerts: await store.alerts(id) };
 }
 
-/** The playbook's verdict, when the incident store carries one (the diagnosis migration adds it). */
+/** The playbook's verdict, once it ran. */
 export function verdictOf(row: IncidentRow): string | null {
-  const v = (row as IncidentRow & { diagnosisVerdict?: unknown }).diagnosisVerdict;
-  return typeof v === 'string' && v.length > 0 ? v : null;
+  return row.diagnosisVerdict || null;
 }
