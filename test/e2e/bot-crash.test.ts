@@ -44,7 +44,7 @@ afterAll(async () => {
 });
 
 describe('a bot killed with SIGKILL mid-delivery', () => {
-  it('loses nothing and posts each alert once after restart', async () => {
+  it('loses nothing and posts each alert once after restart', { timeout: 150_000 }, async () => {
     const pidFile = lab.daemonFiles('bot').pidFile;
     const pid = readPidFile(pidFile);
     expect(isAlive(pid)).toBe(true);
@@ -58,23 +58,22 @@ describe('a bot killed with SIGKILL mid-delivery', () => {
     await new Promise((r) => setTimeout(r, 3000));
     await lab.up();
 
-    const posted = await eventually(
-      'every probe alert in Slack',
-      async () => {
-        const top = (await messages()).filter((m) => isTopLevel(m) && m.text.includes(`CrashProbe${run}`));
-        return NAMES.every((n) => top.some((m) => m.text.includes(`${n} `))) ? top : null;
-      },
-      60_000,
-    );
+    // Each probe is shown exactly once at top level: its own message, or a line in the channel's
+    // storm digest if other incidents arrived in the same 10 s (the lab is shared). A delivery job
+    // the kill lost is re-queued by the bot's reconciliation (15 s period, 30 s grace in the lab).
+    const shownIn = async (name: string) =>
+      (await messages()).filter(
+        (m) => isTopLevel(m) && `${m.text} ${JSON.stringify(m.blocks ?? [])}`.includes(`${name} `),
+      );
+    const everyProbeShown = async () => {
+      for (const n of NAMES) if ((await shownIn(n)).length === 0) return false;
+      return true;
+    };
+    await eventually('every probe alert in Slack', everyProbeShown, 90_000);
     // Give straggling retries the chance to post a duplicate, then count.
     await new Promise((r) => setTimeout(r, 4000));
-    const top = (await messages()).filter((m) => isTopLevel(m) && m.text.includes(`CrashProbe${run}`));
     for (const name of NAMES) {
-      expect(
-        top.filter((m) => m.text.includes(`${name} `)),
-        name,
-      ).toHaveLength(1);
+      expect(await shownIn(name), name).toHaveLength(1);
     }
-    expect(posted.length).toBe(NAMES.length);
   });
 });

@@ -171,7 +171,7 @@ beforeAll(async () => {
     env: {
       ...deps.env,
       incidents: {
-        db: { query: () => Promise.reject(new Error('relation "incidents" does not exist (secret detail)')) },
+        openIncidents: () => Promise.reject(new Error('relation "incidents" does not exist (secret detail)')),
       } as unknown as IncidentStore,
     },
   };
