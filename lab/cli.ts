@@ -6,13 +6,14 @@
  *   down                 stop every process the lab started
  *   status [--json]      every component, its address, PID and health; --json adds credentials
  *   fault <name> [host]  break something so a runbook alert fires for real
- *   heal [name]          undo one fault, or all
+ *   heal [name]          undo one fault, or all; `heal failover` restores the database topology
+ *                        after the bot's failover (plain `heal` does too)
  *   destroy              down, then delete .lab/ (data, keys, credentials)
  *
  * `npm run lab` alone is `up` then follow the logs.
  */
 import { parseArgs } from 'node:util';
-import { FAULTS, Faults, isFaultName } from './faults.js';
+import { FAULTS, Faults, isFaultName, isRestorableName, RESTORABLE } from './faults.js';
 import { Lab, type LabStatus } from './lab.js';
 
 const USAGE = `usage: npm run lab -- [up [--detach] | down | status [--json] | fault <name> [host] | heal [name] | destroy]
@@ -22,6 +23,10 @@ ${Object.entries(FAULTS)
     ([name, f]) =>
       `  ${name.padEnd(11)} → ${f.alert.padEnd(16)} ${f.what}${f.defaultHost ? ` (default host ${f.defaultHost})` : ''}`,
   )
+  .join('\n')}
+heal only:
+${Object.entries(RESTORABLE)
+  .map(([name, what]) => `  ${name.padEnd(11)}   ${what}`)
   .join('\n')}`;
 
 const log = (line: string) => process.stderr.write(`lab: ${line}\n`);
@@ -32,6 +37,8 @@ function labFromEnv(): Lab {
     dir: process.env.LAB_DIR,
     botUrl: process.env.LAB_BOT_URL,
     sinkListen: process.env.LAB_SINK_LISTEN,
+    // A person typed the command: they answer for the EXCLUSIVE protocol, not the lab.
+    exclusive: 'ignore',
     log,
   });
 }
@@ -108,6 +115,11 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'heal': {
       const [name] = rest;
+      if (name && isRestorableName(name)) {
+        const done = await new Faults(labFromEnv()).restore(name);
+        console.log(done.length > 0 ? done.join('\n') : `${name}: nothing to restore`);
+        return 0;
+      }
       if (name && !isFaultName(name)) {
         console.error(`lab: unknown fault ${name}\n${USAGE}`);
         return 2;

@@ -36,6 +36,21 @@ export const FAULTS = {
 
 export type FaultName = keyof typeof FAULTS;
 
+/**
+ * What `heal` also undoes that is no fault (no alert asks for it): the bot's own `failover`, which
+ * leaves db-replica promoted and the app hosts pointed at it.
+ */
+export const RESTORABLE = {
+  failover:
+    'db-primary the primary again, db-replica rebuilt as its standby, app hosts pointed back at db-primary',
+} as const;
+
+export type RestorableName = keyof typeof RESTORABLE;
+
+export function isRestorableName(name: string): name is RestorableName {
+  return Object.hasOwn(RESTORABLE, name);
+}
+
 export function isFaultName(name: string): name is FaultName {
   return Object.hasOwn(FAULTS, name);
 }
@@ -215,7 +230,10 @@ export class Faults {
     }
   }
 
-  /** Undoes one fault (on every host it can affect), or all of them. Idempotent. */
+  /**
+   * Undoes one fault (on every host it can affect), or all of them and then a failover (see
+   * `restore`). Idempotent.
+   */
   async heal(name?: FaultName): Promise<string[]> {
     const names = name ? [name] : (Object.keys(FAULTS) as FaultName[]);
     const done: string[] = [];
@@ -224,7 +242,23 @@ export class Faults {
       this.record(n, undefined, false);
       done.push(n);
     }
+    if (!name) done.push(...(await this.restore('failover')));
     return done;
+  }
+
+  /**
+   * Brings back the inventory's topology after the bot's failover (`Lab.restoreDatabases`): the
+   * primary runs again, so a recorded db-down is over too. Returns what changed (nothing on an
+   * intact lab).
+   */
+  async restore(name: RestorableName): Promise<string[]> {
+    switch (name) {
+      case 'failover': {
+        const done = await this.lab.restoreDatabases();
+        if (this.active()['db-down']) this.record('db-down', undefined, false);
+        return done;
+      }
+    }
   }
 
   private async healOne(name: FaultName): Promise<void> {

@@ -7,9 +7,10 @@
  * ever stopped. `up` is idempotent: what already runs is left alone.
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, X509Certificate } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { type Host, hostsWithRole, type Inventory, loadInventory } from '../src/inventory.js';
 import {
@@ -46,7 +47,22 @@ import {
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export const APP_PORT = 8000;
+/** Owns the QNWIS tables (NOLOGIN); see upDatabase. */
+export const OWNER_ROLE = 'qnwis_owner';
+/** NOINHERIT bridge from the bot's role to OWNER_ROLE: reachable by SET ROLE only. */
+export const MAINTENANCE_ROLE = 'qnwis_maintenance';
 export const NODE_EXPORTER_PORT = 9100;
+/**
+ * The app's settings file on every app host (the runbook's `/etc/qnwis/.env`): the qnwis unit
+ * reads DATABASE_HOST & co. from it at every start, and a failover rewrites DATABASE_HOST.
+ */
+export const APP_SETTINGS_FILE = '/etc/qnwis/.env';
+/** The app's deployment directory on every app host (lab/opt-qnwis bind-mounted there). */
+export const APP_DIR = '/opt/qnwis';
+/** The certificate name (certbot lineage) nginx serves on the lb's TLS endpoint. */
+export const LAB_TLS_NAME = 'api.qnwis.lab';
+/** A lab whose certificate has fewer days left than this gets a fresh one at `up`. */
+const TLS_MIN_DAYS_AT_UP = 14;
 
 export interface LabOptions {
   /** Lab inventory (LAB_INVENTORY); the lab builds exactly the fleet it describes. */
@@ -59,6 +75,12 @@ export interface LabOptions {
   sinkListen?: string;
   /** Also run the bot (default true): `npm run lab` is the bot on the local lab. */
   withBot?: boolean;
+  /**
+   * What `up` does while someone holds the lab exclusively (`<dir>/EXCLUSIVE`, the helpers'
+   * protocol around failovers and restarts): `wait` (default: a test run's global setup must not
+   * "repair" a lab in the middle of someone's failover), or `ignore` (the CLI: a person decided).
+   */
+  exclusive?: 'wait' | 'ignore';
   log?: (line: string) => void;
 }
 
@@ -119,6 +141,7 @@ export class Lab {
   readonly slackListen = '127.0.0.1:3100';
   readonly pagerdutyListen = '127.0.0.1:3200';
   readonly withBot: boolean;
+  private readonly exclusive: 'wait' | 'ignore';
   private readonly log: (line: string) => void;
 
   constructor(opts: LabOptions = {}) {
@@ -130,6 +153,7 @@ export class Lab {
     this.alertmanagerListen = listenOf(this.inventory.monitoring.alertmanagerUrl, '127.0.0.1:9093');
     this.lbListen = listenOf(this.inventory.monitoring.loadBalancerUrl, '127.0.4.1:8080');
     this.withBot = opts.withBot ?? true;
+    this.exclusive = opts.exclusive ?? 'wait';
     this.log = opts.log ?? (() => {});
   }
 
@@ -162,10 +186,16 @@ export class Lab {
 
   /** Environment every process of a simulated host carries (sshd SetEnv, systemctl, daemons). */
   hostEnv(host: Host): Record<string, string> {
+    const isDb = host.roles.includes('db-primary') || host.roles.includes('db-replica');
     return {
       QNWIS_LAB_HOST: host.name,
       QNWIS_LAB_HOST_DIR: this.hostDir(host.name),
       QNWIS_LAB_ROOT: REPO_ROOT,
+      // On a database host, `sudo -u postgres psql|pg_dump …` (runbook "Backup") must reach this
+      // host's cluster by its own socket, as on a real server; without it libpq's default socket
+      // directory is the machine's own PostgreSQL (/var/run/postgresql). `sudo` here is runuser,
+      // which keeps the environment.
+      ...(isDb ? { PGHOST: this.runFile(host.name, 'pg-socket') } : {}),
     };
   }
 
@@ -198,14 +228,19 @@ export class Lab {
   // ---- up ----------------------------------------------------------------------------------
 
   async up(): Promise<LabStatus> {
+    if (this.exclusive === 'wait') await this.waitWhileExclusive();
     const t0 = Date.now();
     await ensurePrerequisites(this.log);
     await ensureMachineServices(this.log);
     mkdirSync(this.dir, { recursive: true });
     const creds = loadOrCreateCredentials(this.dir);
     await Promise.all([this.upHosts(), this.upDatabase(creds), this.upRedis()]);
-    this.writeUnits(creds);
-    await Promise.all(this.appHosts().map((h) => this.systemctl(h, 'start', 'qnwis')));
+    // An app whose database setting changed (back to db-primary after a failover) restarts.
+    const repointed = this.writeUnits(creds);
+    await Promise.all(
+      this.appHosts().map((h) => this.systemctl(h, repointed.has(h.name) ? 'restart' : 'start', 'qnwis')),
+    );
+    await this.ensureTlsCertificate();
     await this.systemctl(this.host('lb'), 'start', 'nginx');
     await this.upAgent(creds);
     await Promise.all([this.upPrometheus(), this.upAlertmanager(creds), this.upStandIns(creds)]);
@@ -228,6 +263,17 @@ export class Lab {
         if (host.roles.includes('db-primary') || host.roles.includes('db-replica')) {
           mkdirSync(path.join(hostDir, 'backups'), { recursive: true });
           binds.push({ source: path.join(hostDir, 'backups'), target: this.inventory.database.backupDir });
+        }
+        // The runbook's literal paths: /etc/qnwis/.env on app hosts (failover rewrites it),
+        // /etc/letsencrypt on the load balancer (certbot's lineages).
+        if (host.roles.includes('app')) {
+          binds.push({ source: path.join(hostDir, 'etc/qnwis'), target: path.dirname(APP_SETTINGS_FILE) });
+          // The app's deployment directory (runbook: /opt/qnwis, venv/), shared by every app host as
+          // one release is: scripts/warm_cache.py for `warm-cache` (src/ops/commands/warm-cache.ts).
+          binds.push({ source: path.join(REPO_ROOT, 'lab/opt-qnwis'), target: APP_DIR });
+        }
+        if (host.roles.includes('lb')) {
+          binds.push({ source: path.join(hostDir, 'etc/letsencrypt'), target: '/etc/letsencrypt' });
         }
         mkdirSync(path.join(hostDir, 'log/qnwis'), { recursive: true });
         const started = await startSshHost({
@@ -307,6 +353,53 @@ export class Lab {
       `GRANT USAGE ON SCHEMA audit TO ${this.inventory.database.user}; GRANT SELECT ON audit.query_log TO ${this.inventory.database.user}`,
       this.inventory.database.name,
     );
+    // VACUUM, ANALYZE and REINDEX of a table need its owner's rights before PostgreSQL 17 (no
+    // MAINTAIN privilege). The schema belongs to qnwis_owner (NOLOGIN, like a migrations role); the
+    // bot's role reaches it only through qnwis_maintenance, which is NOINHERIT: the ops role holds
+    // none of the owner's rights by default and must SET ROLE for one maintenance statement on a
+    // connection of its own (src/ops/adapters/postgres.ts `maintain`).
+    await this.psql(
+      primary,
+      creds,
+      `DO $$BEGIN
+         IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${OWNER_ROLE}') THEN CREATE ROLE ${OWNER_ROLE} NOLOGIN; END IF;
+         IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${MAINTENANCE_ROLE}') THEN CREATE ROLE ${MAINTENANCE_ROLE} NOLOGIN NOINHERIT; END IF;
+       END$$;
+       GRANT ${OWNER_ROLE} TO ${MAINTENANCE_ROLE};
+       GRANT ${MAINTENANCE_ROLE} TO ${this.inventory.database.user};`,
+    );
+    await this.psql(
+      primary,
+      creds,
+      `ALTER SCHEMA audit OWNER TO ${OWNER_ROLE};
+       DO $$DECLARE t record; BEGIN
+         FOR t IN SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE n.nspname IN ('public', 'audit') AND c.relkind IN ('r', 'p')
+                     AND c.relowner <> '${OWNER_ROLE}'::regrole
+         LOOP EXECUTE format('ALTER TABLE %I.%I OWNER TO ${OWNER_ROLE}', t.nspname, t.relname); END LOOP;
+       END$$;`,
+      this.inventory.database.name,
+    );
+    await this.ensureReplica(creds);
+  }
+
+  /**
+   * db-replica as a streaming standby of db-primary. A replica that a failover promoted has left
+   * db-primary's timeline: the only way back is a fresh base backup, so its data directory is
+   * discarded (with what it wrote as a primary) and rebuilt. Returns whether it was rebuilt.
+   */
+  private async ensureReplica(creds: LabCredentials): Promise<boolean> {
+    const primary = this.host('db-primary');
+    const replica = this.host('db-replica');
+    const port = this.inventory.database.port;
+    const dataDir = this.pgDataDir(replica.name);
+    let rebuilt = false;
+    if (existsSync(path.join(dataDir, 'PG_VERSION')) && !existsSync(path.join(dataDir, 'standby.signal'))) {
+      this.log(`${replica.name} was promoted (a failover): rebuilding it as a standby of ${primary.name}`);
+      await stopCluster({ dataDir, mode: 'fast' });
+      rmSync(dataDir, { recursive: true, force: true });
+      rebuilt = true;
+    }
     await createReplica({
       primary: {
         address: primary.address,
@@ -315,12 +408,160 @@ export class Lab {
         password: creds.postgres.replicator,
         socketDir: this.runFile(primary.name, 'pg-socket'),
       },
-      dataDir: this.pgDataDir(replica.name),
+      dataDir,
       address: replica.address,
       port,
       socketDir: this.runFile(replica.name, 'pg-socket'),
       logFile: this.pgLogFile(replica.name),
     });
+    return rebuilt;
+  }
+
+  /**
+   * Undoes the bot's `failover` (or half of one) for the next test: db-primary runs as the
+   * primary, db-replica is a streaming standby of it again (rebuilt when it was promoted), every
+   * app host's /etc/qnwis/.env names db-primary, and the app hosts whose setting changed are
+   * restarted one at a time, each until /health answers. On an intact lab it changes nothing.
+   * Returns what it did, one line per change.
+   */
+  async restoreDatabases(): Promise<string[]> {
+    const creds = loadOrCreateCredentials(this.dir);
+    const primary = this.host('db-primary');
+    const replica = this.host('db-replica');
+    const done: string[] = [];
+    const primaryDir = this.pgDataDir(primary.name);
+    if (existsSync(path.join(primaryDir, 'standby.signal'))) {
+      throw new Error(
+        `${primary.name} is a standby (rebuilt after a failover?): the lab cannot restore this topology; ` +
+          'npm run lab -- destroy && npm run lab -- up --detach',
+      );
+    }
+    if (!clusterStatus(primaryDir).running) {
+      await this.systemctl(primary, 'start', 'postgresql');
+      done.push(`${primary.name}: PostgreSQL started`);
+    }
+    const replicaDir = this.pgDataDir(replica.name);
+    const promoted = !existsSync(path.join(replicaDir, 'standby.signal'));
+    if (promoted || !clusterStatus(replicaDir).running) {
+      await this.ensureReplica(creds);
+      done.push(
+        promoted
+          ? `${replica.name}: rebuilt from a base backup of ${primary.name}, streaming`
+          : `${replica.name}: started, streaming from ${primary.name}`,
+      );
+    }
+    for (const app of this.appHosts()) {
+      if (!this.writeAppSettings(app, creds, primary)) continue;
+      await this.systemctl(app, 'restart', 'qnwis');
+      await waitFor(
+        `${app.name} to answer /health`,
+        () => httpOk(`http://${app.address}:${APP_PORT}/health`),
+        30_000,
+      );
+      done.push(`${app.name}: DATABASE_HOST=${primary.address} again, qnwis restarted`);
+    }
+    return done;
+  }
+
+  /** The app settings file of an app host, as the machine sees it (the host sees APP_SETTINGS_FILE). */
+  appSettingsPath(host: string): string {
+    return path.join(this.hostDir(host), 'etc/qnwis', path.basename(APP_SETTINGS_FILE));
+  }
+
+  /**
+   * Writes the host's /etc/qnwis/.env with the database settings from the inventory, naming
+   * `database` as DATABASE_HOST; atomically (temporary file, then rename), mode 600 (it holds the
+   * app's password). Returns whether the content changed.
+   */
+  private writeAppSettings(host: Host, creds: LabCredentials, database: Host): boolean {
+    const db = this.inventory.database;
+    // The unit builds a URL from these without escaping: the lab's passwords are base64url.
+    if (!/^[A-Za-z0-9_-]+$/.test(creds.postgres.app))
+      throw new Error('the app database password must be base64url for the settings file');
+    const text = [
+      "# QNWIS application settings (the runbook's /etc/qnwis/.env), written by the QNWIS lab.",
+      '# The qnwis unit reads them at every start. A failover rewrites DATABASE_HOST, then restarts.',
+      `DATABASE_HOST=${database.address}`,
+      `DATABASE_PORT=${db.port}`,
+      `DATABASE_NAME=${db.name}`,
+      'DATABASE_USER=qnwis',
+      `DATABASE_PASSWORD=${creds.postgres.app}`,
+      `DATABASE_POOL_SIZE=${db.appPoolSize}`,
+      '',
+    ].join('\n');
+    const file = this.appSettingsPath(host.name);
+    const before = existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+    if (before === text) return false;
+    mkdirSync(path.dirname(file), { recursive: true });
+    const tmp = `${file}.lab-tmp`;
+    writeFileSync(tmp, text, { mode: 0o600 });
+    chmodSync(tmp, 0o600);
+    renameSync(tmp, file);
+    return true;
+  }
+
+  /** The inventory's TLS endpoint on the load balancer ("address:port"), if it lists one. */
+  private lbTlsListen(): string | undefined {
+    const lb = this.host('lb');
+    return this.inventory.monitoring.tlsEndpoints.find((e) => e.slice(0, e.lastIndexOf(':')) === lb.address);
+  }
+
+  private tlsLivePath(file: 'fullchain.pem' | 'privkey.pem' | 'cert.pem'): string {
+    return path.join(this.hostDir(this.host('lb').name), 'etc/letsencrypt/live', LAB_TLS_NAME, file);
+  }
+
+  /**
+   * (Re-)issues the load balancer's certificate through the host's `certbot` (lab/shims/certbot:
+   * openssl and the lab CA), valid `days` (default 90), and reloads nginx when it runs. With
+   * `days` below certbot's 30-day renewal window the certificate is due for `certbot renew`.
+   */
+  async issueTlsCertificate(opts: { days?: number } = {}): Promise<void> {
+    const lb = this.host('lb');
+    const days = opts.days ?? 90;
+    if (!Number.isInteger(days) || days < 1 || days > 3650) throw new Error('days must be 1..3650');
+    await this.hostExec(lb, [
+      'env',
+      `QNWIS_LAB_CERT_DAYS=${days}`,
+      'certbot',
+      'certonly',
+      '--standalone',
+      '--non-interactive',
+      '--agree-tos',
+      '--force-renewal',
+      '-d',
+      LAB_TLS_NAME,
+    ]);
+    const listen = this.lbTlsListen();
+    if (listen && (await this.hostExec(lb, ['systemctl', 'is-active', 'nginx']).catch(() => undefined))) {
+      await this.systemctl(lb, 'reload', 'nginx');
+      // nginx swaps its workers after the HUP: wait until the new certificate is what it serves.
+      const want = new X509Certificate(readFileSync(this.tlsLivePath('cert.pem'))).fingerprint256;
+      await waitFor(
+        'nginx to serve the new certificate',
+        async () => (await servedFingerprint(listen)) === want,
+        10_000,
+      );
+    }
+  }
+
+  /** At `up`: a certificate for the lb's TLS endpoint exists and is not about to expire. */
+  private async ensureTlsCertificate(): Promise<void> {
+    if (!this.lbTlsListen()) return;
+    const cert = this.tlsLivePath('cert.pem');
+    const fresh =
+      existsSync(cert) &&
+      (await execFileAsync('openssl', [
+        'x509',
+        '-noout',
+        '-checkend',
+        String(TLS_MIN_DAYS_AT_UP * 86_400),
+        '-in',
+        cert,
+      ]).then(
+        () => true,
+        () => false,
+      ));
+    if (!fresh) await this.issueTlsCertificate();
   }
 
   private pgLogFile(host: string): string {
@@ -409,7 +650,9 @@ export class Lab {
     });
   }
 
-  private writeUnits(creds: LabCredentials): void {
+  /** Writes every host's units; returns the app hosts whose /etc/qnwis/.env changed. */
+  private writeUnits(creds: LabCredentials): Set<string> {
+    const repointed = new Set<string>();
     const primary = this.host('db-primary');
     const [cache] = hostsWithRole(this.inventory, 'redis');
     for (const host of this.inventory.hosts.values()) {
@@ -420,21 +663,27 @@ export class Lab {
           ...this.hostEnv(host),
           QNWIS_HOST_NAME: host.name,
           QNWIS_LISTEN: `${host.address}:${APP_PORT}`,
-          QNWIS_DB_URL: `postgres://qnwis:${encodeURIComponent(creds.postgres.app)}@${primary.address}:${this.inventory.database.port}/${this.inventory.database.name}`,
           QNWIS_REDIS_URL: `redis://${cache?.address ?? '127.0.0.1'}:${this.inventory.cache.port}/${this.inventory.cache.db}`,
           QNWIS_LOG_DIR: path.join(hostDir, 'log/qnwis'),
           QNWIS_ADMIN_TOKEN: creds.adminToken,
-          QNWIS_DB_POOL_SIZE: String(this.inventory.database.appPoolSize),
         };
+        if (this.writeAppSettings(host, creds, primary)) repointed.add(host.name);
+        // The database settings come from /etc/qnwis/.env, read at every start (the machine's
+        // path of it: the shim may run outside the host's mount namespace).
+        const dbUrl =
+          'postgres://$DATABASE_USER:$DATABASE_PASSWORD@$DATABASE_HOST:$DATABASE_PORT/$DATABASE_NAME';
         this.writeUnit(host, 'qnwis', {
           DESCRIPTION: 'QNWIS API (uvicorn)',
           PIDFILE: this.runFile(host.name, 'qnwis.pid'),
           JOURNAL: journal,
           START: [
             `cd ${shellQuote(REPO_ROOT)} &&`,
+            `. ${shellQuote(this.appSettingsPath(host.name))} &&`,
             `${shellQuote(path.join(REPO_ROOT, 'lab/bin/daemonize'))} ${shellQuote(this.runFile(host.name, 'qnwis.pid'))} ${shellQuote(journal)} --`,
             'env',
             ...Object.entries(env).map(([k, v]) => shellQuote(`${k}=${v}`)),
+            `"QNWIS_DB_URL=${dbUrl}"`,
+            '"QNWIS_DB_POOL_SIZE=$DATABASE_POOL_SIZE"',
             process.execPath,
             '--import tsx',
             'lab/daemons/qnwis-app.ts',
@@ -455,12 +704,23 @@ export class Lab {
       }
       if (host.roles.includes('lb')) {
         const prefix = path.join(hostDir, 'nginx');
+        const tlsListen = this.lbTlsListen();
         const conf = writeNginxConfig({
           prefix,
           logDir: path.join(hostDir, 'log'),
           listen: this.lbListen,
           upstreams: this.appHosts(),
           appPort: APP_PORT,
+          ...(tlsListen
+            ? {
+                tls: {
+                  listen: tlsListen,
+                  serverName: LAB_TLS_NAME,
+                  certificate: this.tlsLivePath('fullchain.pem'),
+                  certificateKey: this.tlsLivePath('privkey.pem'),
+                },
+              }
+            : {}),
         });
         this.writeUnit(host, 'nginx', {
           DESCRIPTION: 'A high performance web server and a reverse proxy server',
@@ -471,6 +731,27 @@ export class Lab {
           RELOAD: `/usr/sbin/nginx -t -q -c ${shellQuote(conf)} -p ${shellQuote(prefix)} && kill -HUP "$(cat ${shellQuote(path.join(prefix, 'nginx.pid'))})"`,
         });
       }
+    }
+    return repointed;
+  }
+
+  /** Waits (polling every 10 s, at most 30 min) while someone holds `<dir>/EXCLUSIVE`. */
+  private async waitWhileExclusive(): Promise<void> {
+    const file = path.join(this.dir, 'EXCLUSIVE');
+    const deadline = Date.now() + 30 * 60_000;
+    let told = false;
+    while (existsSync(file)) {
+      const holder = (() => {
+        try {
+          return readFileSync(file, 'utf8').trim().slice(0, 200);
+        } catch {
+          return '';
+        }
+      })();
+      if (Date.now() > deadline) throw new Error(`${file} is still held (${holder}): not touching the lab`);
+      if (!told) this.log(`${file} is held (${holder}): waiting before bringing the lab up`);
+      told = true;
+      await new Promise((r) => setTimeout(r, 10_000));
     }
   }
 
@@ -561,6 +842,11 @@ export class Lab {
   }
 
   /** The bot itself, against this lab (its environment is .lab/lab.env). */
+  /** Starts the lab's bot if it is not running (and nothing else: e.g. after a test killed it). */
+  async startBot(): Promise<void> {
+    await this.upBot(loadOrCreateCredentials(this.dir));
+  }
+
   private async upBot(creds: LabCredentials): Promise<void> {
     const files = this.daemonFiles('bot');
     if (!isAlive(readPidFile(files.pidFile))) {
@@ -957,6 +1243,25 @@ export class Lab {
     });
     return () => tail.kill();
   }
+}
+
+/** SHA-256 fingerprint of the certificate served on `listen` ("address:port"), undefined if none. */
+function servedFingerprint(listen: string): Promise<string | undefined> {
+  const sep = listen.lastIndexOf(':');
+  return new Promise((resolve) => {
+    const socket = tlsConnect({
+      host: listen.slice(0, sep),
+      port: Number(listen.slice(sep + 1)),
+      rejectUnauthorized: false,
+    });
+    const done = (value: string | undefined) => {
+      socket.destroy();
+      resolve(value);
+    };
+    socket.setTimeout(2_000, () => done(undefined));
+    socket.once('error', () => done(undefined));
+    socket.once('secureConnect', () => done(socket.getPeerCertificate().fingerprint256));
+  });
 }
 
 /** Single-quote for the shims' `eval` (unit files are shell). */

@@ -87,7 +87,9 @@ export async function stopPid(pid: number | undefined, graceMs = 10_000): Promis
   }
 }
 
-export function tcpReachable(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+// Generous defaults: on a loaded 2-core machine (tests, type checks and the lab at once) a healthy
+// component can take seconds to be scheduled, and a false "down" makes `lab up` restart it.
+export function tcpReachable(host: string, port: number, timeoutMs = 3000): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host, port });
     const done = (ok: boolean) => {
@@ -102,7 +104,7 @@ export function tcpReachable(host: string, port: number, timeoutMs = 500): Promi
 
 export async function httpOk(
   url: string,
-  timeoutMs = 1000,
+  timeoutMs = 3000,
   headers: Record<string, string> = {},
 ): Promise<boolean> {
   try {

@@ -14,10 +14,44 @@ export interface NginxOptions {
   listen: string;
   upstreams: Host[];
   appPort: number;
+  /**
+   * TLS termination (runbook: "Traefik/nginx … TLS termination"), when the inventory lists a TLS
+   * endpoint on the load balancer. The certificate is certbot's live lineage on the lb host
+   * (lab/shims/certbot keeps it), read again on every `systemctl reload nginx`.
+   */
+  tls?: NginxTls;
+}
+
+export interface NginxTls {
+  /** "address:port", e.g. 127.0.4.1:443. */
+  listen: string;
+  serverName: string;
+  /** fullchain.pem and privkey.pem of the lineage (absolute machine paths). */
+  certificate: string;
+  certificateKey: string;
 }
 
 export function nginxConfig(opts: NginxOptions): string {
   const p = (name: string) => path.join(opts.prefix, name);
+  const location = `    location / {
+      proxy_pass http://qnwis;
+      proxy_connect_timeout 1s;
+      proxy_read_timeout 30s;
+      proxy_next_upstream error timeout http_502 http_503;
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $remote_addr;
+    }`;
+  const tls = opts.tls
+    ? `
+  server {
+    listen ${opts.tls.listen} ssl;
+    server_name ${opts.tls.serverName};
+    ssl_certificate ${opts.tls.certificate};
+    ssl_certificate_key ${opts.tls.certificateKey};
+    ssl_protocols TLSv1.2 TLSv1.3;
+${location}
+  }`
+    : '';
   const servers = opts.upstreams
     .map((h) => `    server ${h.address}:${opts.appPort} max_fails=1 fail_timeout=5s;`)
     .join('\n');
@@ -39,15 +73,8 @@ ${servers}
   }
   server {
     listen ${opts.listen};
-    location / {
-      proxy_pass http://qnwis;
-      proxy_connect_timeout 1s;
-      proxy_read_timeout 30s;
-      proxy_next_upstream error timeout http_502 http_503;
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $remote_addr;
-    }
-  }
+${location}
+  }${tls}
 }
 `;
 }

@@ -6,13 +6,22 @@
 import { type Config, secretFromConfig } from '../config.js';
 import type { Inventory } from '../inventory.js';
 import type { Logger } from '../observability/logger.js';
+import { AlertmanagerClient } from './adapters/alertmanager.js';
+import { createChangeEventsClient } from './adapters/pagerduty-change.js';
 import { FleetDatabase } from './adapters/postgres.js';
 import { FleetCache } from './adapters/redis.js';
 import { SshRunner } from './adapters/ssh.js';
+import type { CommandContext } from './commands/types.js';
 import type { DiagnosticContext } from './diagnostics/types.js';
 
 export interface FleetOps {
   readonly context: DiagnosticContext;
+  /**
+   * The command context's optional ports, present when configured (the inventory's Alertmanager;
+   * PagerDuty change events when PAGERDUTY_ROUTING_KEY is set):
+   * `createCommandContext({ ...fleet.context, ...fleet.commandPorts })`.
+   */
+  readonly commandPorts: Pick<CommandContext, 'alertmanager' | 'changeEvents'>;
   close(): Promise<void>;
 }
 
@@ -34,7 +43,19 @@ export function createFleetOps(config: Config, inventory: Inventory, log: Logger
     logger: log,
   });
   const adminTokenEnv = [...inventory.services.values()].find((s) => s.adminTokenEnv)?.adminTokenEnv;
+  const alertmanagerUrl = inventory.monitoring.alertmanagerUrl;
   return {
+    commandPorts: {
+      ...(alertmanagerUrl ? { alertmanager: new AlertmanagerClient({ url: alertmanagerUrl }) } : {}),
+      ...(config.PAGERDUTY_ROUTING_KEY
+        ? {
+            changeEvents: createChangeEventsClient({
+              eventsUrl: config.PAGERDUTY_EVENTS_URL,
+              routingKey: config.PAGERDUTY_ROUTING_KEY,
+            }),
+          }
+        : {}),
+    },
     context: {
       inventory,
       ssh,

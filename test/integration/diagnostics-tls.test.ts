@@ -79,10 +79,13 @@ beforeAll(async () => {
   ports.silent = await listen(createTcpServer((socket) => held.push(socket)));
 
   const base = labInventory();
-  const yaml = readFileSync(base.source, 'utf8').replace(
-    /^monitoring:\n/m,
-    `monitoring:\n  tls_endpoints: ["localhost:${ports.short}", "127.0.0.1:${ports.long}", "127.0.0.1:${ports.refused}", "127.0.0.1:${ports.silent}"]\n`,
-  );
+  // This test's own endpoints replace the lab's (its load balancer's :443).
+  const yaml = readFileSync(base.source, 'utf8')
+    .replace(/^ {2}tls_endpoints:.*\n/m, '')
+    .replace(
+      /^monitoring:\n/m,
+      `monitoring:\n  tls_endpoints: ["localhost:${ports.short}", "127.0.0.1:${ports.long}", "127.0.0.1:${ports.refused}", "127.0.0.1:${ports.silent}"]\n`,
+    );
   inventory = parseInventory(yaml, base.source);
   adapters.db = new FleetDatabase({ database: inventory.database, password: undefined });
   adapters.cache = new FleetCache({ cache: inventory.cache, password: undefined });

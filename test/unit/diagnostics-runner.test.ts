@@ -31,9 +31,14 @@ import {
   runDiagnostics,
 } from '../../src/ops/diagnostics/index.js';
 
-const inventory: Inventory = loadInventory(
+const labInventoryFile: Inventory = loadInventory(
   fileURLToPath(new URL('../../lab/inventory.yaml', import.meta.url)),
 );
+// Unit tests never touch the network: the lab's TLS endpoint is left out (tls-expiry would probe it).
+const inventory: Inventory = {
+  ...labInventoryFile,
+  monitoring: { ...labInventoryFile.monitoring, tlsEndpoints: [] },
+};
 
 type Reply = (
   host: Host,

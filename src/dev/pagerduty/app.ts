@@ -3,6 +3,7 @@
  *
  * - `GET /` — the incident page (page.ts);
  * - `POST /v2/enqueue` — Events API v2 (events-api.ts for validation, the store for semantics);
+ * - `POST /v2/change/enqueue` — change events (validated, recorded; they never open incidents);
  * - `/_local/*` — inspection and "phone" actions for tests and the demo (contract below);
  * - everything else — the REST API subset (rest-api.ts).
  *
@@ -12,6 +13,7 @@
  * - `GET /_local/incidents` → `[incident]`: the REST incident plus `routing_key`,
  *   `escalation_level`, `escalation_levels`, `trigger_count`, `alerts[]`, `notes[]`;
  * - `GET /_local/events` → every Events API request, accepted or not, oldest first;
+ * - `GET /_local/change-events` → every change-event request, accepted or not, oldest first;
  * - `GET /_local/webhooks` → `{ subscription, webhooks[], attempts[] }`;
  * - `POST /_local/webhooks/enable`; `PUT /_local/webhooks/subscription` `{ url?, secrets? }`;
  * - `GET /_local/users` → `[{ id, name, email, level, job_title }]`;
@@ -23,7 +25,13 @@ import { randomUUID } from 'node:crypto';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { type Logger, silentLogger } from '../../observability/logger.js';
 import { PagerDutyApiError, pdErrors } from './errors.js';
-import { invalidEventBody, MAX_EVENT_BYTES, parseEventBody } from './events-api.js';
+import {
+  CHANGE_EVENT_ACCEPTED,
+  invalidEventBody,
+  MAX_EVENT_BYTES,
+  parseChangeEventBody,
+  parseEventBody,
+} from './events-api.js';
 import { renderPage } from './page.js';
 import type { RateLimiter } from './rate-limit.js';
 import { renderIncident, renderNote, renderWebhookEvent, type Urls } from './render.js';
@@ -142,6 +150,55 @@ export function createPagerDutyApp(ctx: AppContext): Express {
     },
   );
 
+  // Change events share the alert events' rules for routing keys and the per-key rate limit
+  // (events-API-v2/05-Rate-Limits.md: the limit is per integration key, whatever the event type).
+  app.post(
+    '/v2/change/enqueue',
+    express.text({ type: () => true, limit: MAX_EVENT_BYTES + 64 * 1024 }),
+    (req: Request, res: Response) => {
+      const text = typeof req.body === 'string' ? req.body : '';
+      const validation = parseChangeEventBody(text);
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // keep the raw text in the record
+      }
+      if (!validation.ok) {
+        store.recordChangeEvent({ http_status: 400, outcome: 'invalid', errors: validation.errors, body });
+        res.status(400).json(invalidEventBody(validation.errors));
+        return;
+      }
+      const routingKey = validation.event.routing_key;
+      const service = store.serviceForRoutingKey(routingKey);
+      if (service === undefined) {
+        const errors = ['Invalid routing key'];
+        store.recordChangeEvent({
+          routing_key: routingKey,
+          http_status: 400,
+          outcome: 'invalid',
+          errors,
+          body,
+        });
+        res.status(400).json(invalidEventBody(errors));
+        return;
+      }
+      if (!ctx.eventsLimiter.take(routingKey).allowed) {
+        store.recordChangeEvent({ routing_key: routingKey, http_status: 429, outcome: 'rate_limited', body });
+        res.status(429).json({ status: 'throttle event', message: 'Request Limit Exceeded', errors: [] });
+        return;
+      }
+      store.recordChangeEvent({
+        routing_key: routingKey,
+        service_id: service.id,
+        http_status: 202,
+        outcome: 'accepted',
+        body,
+      });
+      res.status(202).json(CHANGE_EVENT_ACCEPTED);
+    },
+  );
+
   // ---- inspection API ------------------------------------------------------------------------
 
   const local = express.Router();
@@ -187,6 +244,10 @@ export function createPagerDutyApp(ctx: AppContext): Express {
 
   local.get('/events', (_req, res) => {
     res.json(store.events());
+  });
+
+  local.get('/change-events', (_req, res) => {
+    res.json(store.changeEvents());
   });
 
   local.get('/webhooks', (_req, res) => {
@@ -309,11 +370,14 @@ export function createPagerDutyApp(ctx: AppContext): Express {
   // Last resort: errors outside the routers (e.g. an oversized event body).
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const status = (err as { status?: unknown }).status;
-    if (req.path === '/v2/enqueue' && typeof status === 'number' && status < 500) {
+    const eventPath = req.path === '/v2/enqueue' || req.path === '/v2/change/enqueue';
+    if (eventPath && typeof status === 'number' && status < 500) {
       const errors = [
         status === 413 ? 'Event is too large (maximum is 512 KB)' : 'The request body could not be read',
       ];
-      store.recordEvent({ http_status: 400, outcome: 'invalid', errors, body: null });
+      if (req.path === '/v2/enqueue')
+        store.recordEvent({ http_status: 400, outcome: 'invalid', errors, body: null });
+      else store.recordChangeEvent({ http_status: 400, outcome: 'invalid', errors, body: null });
       res.status(400).json(invalidEventBody(errors));
       return;
     }

@@ -123,16 +123,7 @@ export function validateEvent(body: unknown): EventValidation {
   const errors: string[] = [];
 
   const routingKey = body.routing_key;
-  if (isBlank(routingKey)) {
-    errors.push("'routing_key' is missing or blank");
-  } else if (typeof routingKey === 'string') {
-    if (routingKey.length !== ROUTING_KEY_LENGTH) {
-      errors.push(`Length of 'routing_key' is incorrect (should be ${ROUTING_KEY_LENGTH} characters)`);
-    }
-    if (!/^[A-Za-z0-9]+$/.test(routingKey)) {
-      errors.push("'routing_key' cannot contain non-alphanumeric characters.");
-    }
-  }
+  validateRoutingKey(routingKey, errors);
 
   const action = body.event_action;
   let eventAction: EventAction | undefined;
@@ -245,4 +236,105 @@ function validateList(raw: unknown, name: string, required: string, errors: stri
     out.push(item);
   });
   return out;
+}
+
+// ---- Change events ---------------------------------------------------------------------------
+//
+// `POST /v2/change/enqueue` (developer-docs `events-API-v2/03-Change-Events.md`): `routing_key`
+// (required, the same 32-character integration key as alert events), `payload.summary` (required,
+// ≤1024), `payload.source`, `payload.timestamp` and `payload.custom_details` (an object) optional,
+// and `links[]` (`href` required, `text` optional; "the Change Events API only supports `links`":
+// other fields are ignored, as PagerDuty ignores fields it does not know). Response codes are the Events API's; a change event is
+// answered 202 `{ status: 'success', message: 'Change event processed' }` (no dedup_key: change
+// events are not alerts and are never de-duplicated, acknowledged or resolved). The body of that
+// answer is the one PagerDuty's own Go client (go-pagerduty `change_events_test.go`) is written
+// against; the docs only point to the Events API overview.
+
+/** A validated change event. */
+export interface ChangeEventRequest {
+  readonly routing_key: string;
+  readonly payload: {
+    readonly summary: string;
+    readonly source?: string;
+    readonly timestamp?: string;
+    readonly custom_details?: Readonly<Record<string, unknown>>;
+  };
+  readonly links: readonly EventLink[];
+}
+
+export type ChangeEventValidation =
+  | { readonly ok: true; readonly event: ChangeEventRequest }
+  | { readonly ok: false; readonly errors: readonly string[] };
+
+/** The 202 body of an accepted change event. */
+export const CHANGE_EVENT_ACCEPTED = { status: 'success', message: 'Change event processed' } as const;
+
+/** Parses the raw body of a change event (invalid JSON is an invalid event). */
+export function parseChangeEventBody(text: string): ChangeEventValidation {
+  if (Buffer.byteLength(text, 'utf8') > MAX_EVENT_BYTES) {
+    return { ok: false, errors: [`Event is too large (maximum is ${MAX_EVENT_BYTES / 1024} KB)`] };
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return { ok: false, errors: ['Malformed JSON: the request body could not be parsed'] };
+  }
+  return validateChangeEvent(body);
+}
+
+/** Validates a parsed change event, collecting every problem. */
+export function validateChangeEvent(body: unknown): ChangeEventValidation {
+  if (!isRecord(body)) return { ok: false, errors: ['Event must be a JSON object'] };
+  const errors: string[] = [];
+  const routingKey = validateRoutingKey(body.routing_key, errors);
+  let payload: ChangeEventRequest['payload'] | undefined;
+  const raw = body.payload;
+  if (!isRecord(raw)) {
+    errors.push("'payload' is missing or blank");
+  } else {
+    const before = errors.length;
+    const summary = raw.summary;
+    if (isBlank(summary)) errors.push("'payload.summary' is missing or blank");
+    else if (typeof summary === 'string' && summary.length > MAX_SUMMARY_LENGTH) {
+      errors.push(`'payload.summary' is too long (maximum is ${MAX_SUMMARY_LENGTH} characters)`);
+    }
+    const source = optionalString(raw, 'source', 'payload.source', errors);
+    const timestamp = optionalString(raw, 'timestamp', 'payload.timestamp', errors);
+    if (timestamp !== undefined && Number.isNaN(Date.parse(timestamp))) {
+      errors.push("'payload.timestamp' is not a valid ISO 8601 timestamp");
+    }
+    const details = raw.custom_details;
+    if (details !== undefined && details !== null && !isRecord(details)) {
+      errors.push("'payload.custom_details' must be an object");
+    }
+    if (errors.length === before) {
+      payload = {
+        summary: summary as string,
+        ...(source === undefined ? {} : { source }),
+        ...(timestamp === undefined ? {} : { timestamp }),
+        ...(isRecord(details) ? { custom_details: details } : {}),
+      };
+    }
+  }
+  const links = validateList(body.links, 'links', 'href', errors) as EventLink[];
+  if (errors.length > 0 || payload === undefined || routingKey === undefined) return { ok: false, errors };
+  return { ok: true, event: { routing_key: routingKey, payload, links } };
+}
+
+/** The routing key rules shared by alert and change events; undefined when invalid. */
+function validateRoutingKey(routingKey: unknown, errors: string[]): string | undefined {
+  if (isBlank(routingKey)) {
+    errors.push("'routing_key' is missing or blank");
+    return undefined;
+  }
+  if (typeof routingKey !== 'string') return undefined;
+  const before = errors.length;
+  if (routingKey.length !== ROUTING_KEY_LENGTH) {
+    errors.push(`Length of 'routing_key' is incorrect (should be ${ROUTING_KEY_LENGTH} characters)`);
+  }
+  if (!/^[A-Za-z0-9]+$/.test(routingKey)) {
+    errors.push("'routing_key' cannot contain non-alphanumeric characters.");
+  }
+  return errors.length === before ? routingKey : undefined;
 }

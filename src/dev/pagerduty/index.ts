@@ -1,10 +1,15 @@
 /** Public surface of the local PagerDuty stand-in. */
 export { PagerDutyApiError, pdErrors } from './errors.js';
 export {
+  CHANGE_EVENT_ACCEPTED,
+  type ChangeEventRequest,
+  type ChangeEventValidation,
   type EnqueueEvent,
   type EventValidation,
   invalidEventBody,
+  parseChangeEventBody,
   parseEventBody,
+  validateChangeEvent,
   validateEvent,
 } from './events-api.js';
 export { paginate, parsePageRequest } from './pagination.js';
@@ -23,6 +28,6 @@ export {
   signPagerDutyPayload,
   verifyPagerDutySignature,
 } from './signature.js';
-export { type EventRecord, type Incident, PagerDutyStore } from './store.js';
+export { type ChangeEventRecord, type EventRecord, type Incident, PagerDutyStore } from './store.js';
 export { ensureLocalTls } from './tls.js';
 export type { DeliveryAttempt, SubscriptionStatus, WebhookRecord } from './webhooks.js';

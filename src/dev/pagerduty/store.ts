@@ -1,6 +1,7 @@
 /**
  * The stand-in's account state, in memory: seed (users, escalation policy, service), incidents with
- * their alert, notes, and the log of every Events API request. It implements PagerDuty's incident
+ * their alert, notes, the log of every Events API request, and the change events (which only
+ * record, never alert: `/v2/change/enqueue`). It implements PagerDuty's incident
  * state machine and nothing about HTTP; the clock and id generation are injected so unit tests can
  * drive it without a network.
  *
@@ -133,6 +134,20 @@ export interface EventRecord {
   readonly body: unknown;
 }
 
+/** One change-event request as received, accepted or not (GET /_local/change-events). */
+export interface ChangeEventRecord {
+  readonly seq: number;
+  readonly received_at: string;
+  readonly http_status: number;
+  readonly outcome: 'accepted' | 'invalid' | 'rate_limited';
+  readonly routing_key?: string;
+  /** The service the routing key routes to, for accepted events. */
+  readonly service_id?: string;
+  readonly errors?: readonly string[];
+  /** The parsed body, or the raw text when it was not JSON. */
+  readonly body: unknown;
+}
+
 export interface RoutingKeyBinding {
   readonly routingKey: string;
   readonly serviceId: string;
@@ -188,6 +203,8 @@ export class PagerDutyStore {
   private nextNumber = 1;
   private eventRecords: EventRecord[] = [];
   private nextEventSeq = 1;
+  private changeEventRecords: ChangeEventRecord[] = [];
+  private nextChangeEventSeq = 1;
 
   constructor(opts: StoreOptions = {}) {
     this.seed = opts.seed ?? SEED;
@@ -210,13 +227,15 @@ export class PagerDutyStore {
     this.listeners.push(listener);
   }
 
-  /** Back to the seed: no incidents, no event records, numbering from 1. */
+  /** Back to the seed: no incidents, no event or change-event records, numbering from 1. */
   reset(): void {
     this.incidents = new Map();
     this.openAlerts = new Map();
     this.nextNumber = 1;
     this.eventRecords = [];
     this.nextEventSeq = 1;
+    this.changeEventRecords = [];
+    this.nextChangeEventSeq = 1;
   }
 
   // ---- lookups -------------------------------------------------------------------------------
@@ -287,6 +306,21 @@ export class PagerDutyStore {
     };
     this.eventRecords.push(full);
     if (this.eventRecords.length > this.maxEventRecords) this.eventRecords.shift();
+    return full;
+  }
+
+  changeEvents(): readonly ChangeEventRecord[] {
+    return this.changeEventRecords;
+  }
+
+  recordChangeEvent(record: Omit<ChangeEventRecord, 'seq' | 'received_at'>): ChangeEventRecord {
+    const full: ChangeEventRecord = {
+      seq: this.nextChangeEventSeq++,
+      received_at: new Date(this.now()).toISOString(),
+      ...record,
+    };
+    this.changeEventRecords.push(full);
+    if (this.changeEventRecords.length > this.maxEventRecords) this.changeEventRecords.shift();
     return full;
   }
 

@@ -7,7 +7,10 @@
  *   `statement_timeout` (so a stuck diagnostic never holds a backend) and every query a client-side
  *   timeout a little longer (so a dead or partitioned server never holds the bot). A connection
  *   whose query timed out on our side or whose socket failed is destroyed, never reused.
- * - SQL text comes only from the `SQL` constants below; values travel as bind parameters.
+ * - SQL text comes only from the `SQL` constants below; values travel as bind parameters. The one
+ *   exception is table maintenance (VACUUM, ANALYZE, REINDEX, SET ROLE), which takes no parameters:
+ *   `maintenanceStatement` builds it from fixed keywords and identifiers quoted with pg's
+ *   `escapeIdentifier`, and `maintain` runs it on a connection of its own (see there).
  * - Failures are typed (src/errors.ts): unreachable and timed out are transient; a write on a
  *   standby is `DatabaseReadOnlyError` (25006, permanent); anything else is `DatabaseError` with the
  *   SQLSTATE.
@@ -43,6 +46,16 @@ export interface FleetDatabaseOptions {
   readonly maxConnectionsPerHost?: number;
   /** Idle connections are closed after this long. Default 30 s. */
   readonly idleTimeoutMs?: number;
+  /**
+   * statement_timeout of a maintenance statement (`maintain`) unless the call gives one. Default
+   * 1 h: a VACUUM or REINDEX of a large table legitimately runs for many minutes.
+   */
+  readonly maintenanceStatementTimeoutMs?: number;
+  /**
+   * lock_timeout of a maintenance statement unless the call gives one. Default 30 s: a session that
+   * holds the table (a migration, LOCK TABLE) makes it fail with 55P03 instead of waiting.
+   */
+  readonly maintenanceLockTimeoutMs?: number;
   readonly logger?: Logger;
 }
 
@@ -211,6 +224,129 @@ export interface TableSize {
   readonly pretty: string;
 }
 
+/** A schema-qualified table name, as given (unquoted); `maintenanceStatement` quotes it. */
+export interface QualifiedTable {
+  readonly schema: string;
+  readonly table: string;
+}
+
+/**
+ * How the bot's login role may run VACUUM / ANALYZE / REINDEX on a table (PostgreSQL < 17 has no
+ * MAINTAIN privilege: only the table's owner, a member with its privileges, or a superuser may):
+ * `owner` — it has the owner's privileges already; `set-role` — it is a member of the (non-superuser)
+ * owner role without inheriting it, and takes it with SET ROLE for the one statement; `none`.
+ */
+export type MaintenanceAccess = 'owner' | 'set-role' | 'none';
+
+/** A table from pg_stat_user_tables with what maintenance planning and verification need. */
+export interface TableMaintenanceStats {
+  readonly schema: string;
+  readonly table: string;
+  readonly oid: number;
+  readonly owner: string;
+  readonly ownerIsSuperuser: boolean;
+  readonly access: MaintenanceAccess;
+  /** pg_table_size: heap + TOAST + free space/visibility maps. */
+  readonly heapBytes: number;
+  readonly indexBytes: number;
+  readonly totalBytes: number;
+  readonly liveTuples: number;
+  readonly deadTuples: number;
+  /** ISO-8601 UTC with microseconds, or null when never; exact, so "moved" can be compared. */
+  readonly lastVacuum: string | null;
+  readonly lastAutovacuum: string | null;
+  readonly lastAnalyze: string | null;
+  readonly lastAutoanalyze: string | null;
+  readonly vacuumCount: number;
+  readonly analyzeCount: number;
+  readonly indexCount: number;
+}
+
+/** One index of a table (pg_index), for REINDEX planning and its before/after. */
+export interface TableIndex {
+  readonly name: string;
+  readonly bytes: number;
+  /** false for an index a failed CREATE/REINDEX CONCURRENTLY left behind (it is not used). */
+  readonly valid: boolean;
+  readonly ready: boolean;
+  /** pg_relation_filenode: changes when the index is rebuilt, so it proves a REINDEX ran. */
+  readonly filenode: number;
+  readonly primary: boolean;
+  readonly unique: boolean;
+}
+
+/** A database of the cluster (pg_database), seen from the inventory's database. */
+export interface DatabaseInfo {
+  readonly name: string;
+  readonly exists: boolean;
+  readonly owner: string | null;
+  /** null when it does not exist or the bot's role may not connect to it (pg_database_size needs CONNECT). */
+  readonly bytes: number | null;
+}
+
+export interface ServerNotice {
+  readonly severity: string;
+  readonly message: string;
+}
+
+export const MAINTENANCE_OPS = ['vacuum-analyze', 'analyze', 'reindex', 'reindex-concurrently'] as const;
+export type MaintenanceOp = (typeof MAINTENANCE_OPS)[number];
+
+export type MaintenanceResult =
+  | {
+      readonly done: true;
+      /** The role the statement ran as (the login role, or the owner taken with SET ROLE). */
+      readonly ranAs: string;
+      readonly setRole: boolean;
+      readonly statement: string;
+      readonly tookMs: number;
+      /**
+       * What the server sent besides the result, in order: INFO (VACUUM VERBOSE's per-relation
+       * report), NOTICE, WARNING. `severity` is as the server names it (English with lc_messages=C).
+       */
+      readonly notices: readonly ServerNotice[];
+    }
+  | {
+      readonly done: false;
+      /**
+       * `not_found`: no such table; `not_permitted`: the bot's role may not act as its owner;
+       * `skipped`: the server skipped the table with a WARNING (VACUUM/ANALYZE do that instead of
+       * failing, e.g. "skipping … only table or database owner can vacuum it").
+       */
+      readonly reason: 'not_found' | 'not_permitted' | 'skipped';
+      readonly detail: string;
+    };
+
+/** What PostgreSQL accepts as an identifier here: 1..63 characters, no NUL (the name is quoted). */
+const PG_IDENTIFIER = /^[^\0]{1,63}$/u;
+
+function checkIdentifier(value: string, what: string): void {
+  if (!PG_IDENTIFIER.test(value))
+    throw new InvalidArgumentError(`${what} must be 1..63 characters without NUL`);
+}
+
+/**
+ * The maintenance statement for `op` on `table`, identifiers quoted with pg's escapeIdentifier
+ * (so `a"b` becomes `"a""b"` and can never end the identifier). Pure; exported for the unit tests.
+ */
+export function maintenanceStatement(op: MaintenanceOp, table: QualifiedTable): string {
+  checkIdentifier(table.schema, 'schema');
+  checkIdentifier(table.table, 'table');
+  const name = `${pg.escapeIdentifier(table.schema)}.${pg.escapeIdentifier(table.table)}`;
+  switch (op) {
+    case 'vacuum-analyze':
+      // VERBOSE: the server reports per relation how many dead tuples it removed and how many it
+      // could not yet (an older snapshot, a standby's hot_standby_feedback): that goes to the thread.
+      return `VACUUM (VERBOSE, ANALYZE) ${name}`;
+    case 'analyze':
+      return `ANALYZE ${name}`;
+    case 'reindex':
+      return `REINDEX TABLE ${name}`;
+    case 'reindex-concurrently':
+      return `REINDEX TABLE CONCURRENTLY ${name}`;
+  }
+}
+
 /** Every statement the adapter can send. Values are always bind parameters. */
 const SQL = {
   isInRecovery: 'SELECT pg_is_in_recovery() AS in_recovery',
@@ -339,6 +475,54 @@ const SQL = {
      ORDER BY pg_total_relation_size(c.oid) DESC
      LIMIT $2`,
 
+  // Table maintenance (planning and verification). pg_stat_user_tables covers every user schema;
+  // sizes take ACCESS SHARE locks, so callers run these under a short lock_timeout.
+  userTables: `
+    SELECT s.schemaname, s.relname, s.relid::int8::float8 AS oid,
+           pg_get_userbyid(c.relowner) AS owner, r.rolsuper AS owner_super,
+           pg_has_role(c.relowner, 'USAGE') AS has_owner_privileges,
+           pg_has_role(c.relowner, 'MEMBER') AS owner_member,
+           pg_table_size(c.oid)::float8 AS heap_bytes, pg_indexes_size(c.oid)::float8 AS index_bytes,
+           pg_total_relation_size(c.oid)::float8 AS total_bytes,
+           s.n_live_tup::float8 AS n_live_tup, s.n_dead_tup::float8 AS n_dead_tup,
+           to_char(s.last_vacuum AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS last_vacuum,
+           to_char(s.last_autovacuum AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS last_autovacuum,
+           to_char(s.last_analyze AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS last_analyze,
+           to_char(s.last_autoanalyze AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS last_autoanalyze,
+           s.vacuum_count::float8 AS vacuum_count, s.analyze_count::float8 AS analyze_count,
+           (SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid)::int AS index_count
+      FROM pg_stat_user_tables s
+      JOIN pg_class c ON c.oid = s.relid
+      JOIN pg_roles r ON r.oid = c.relowner
+     WHERE ($1::text IS NULL OR s.schemaname = $1::text) AND ($2::text IS NULL OR s.relname = $2::text)
+     ORDER BY s.schemaname, s.relname
+     LIMIT $3`,
+  tableIndexes: `
+    SELECT ci.relname AS name, pg_relation_size(ci.oid)::float8 AS bytes, i.indisvalid AS valid,
+           i.indisready AS ready, coalesce(pg_relation_filenode(ci.oid)::int8, 0)::float8 AS filenode,
+           i.indisprimary AS is_primary, i.indisunique AS is_unique
+      FROM pg_index i
+      JOIN pg_class ci ON ci.oid = i.indexrelid
+      JOIN pg_class ct ON ct.oid = i.indrelid
+      JOIN pg_namespace n ON n.oid = ct.relnamespace
+     WHERE n.nspname = $1 AND ct.relname = $2
+     ORDER BY ci.relname`,
+  // The same access rule as userTables, for one table, on the maintenance connection itself.
+  maintenanceAccess: `
+    SELECT pg_get_userbyid(c.relowner) AS owner, r.rolsuper AS owner_super,
+           pg_has_role(c.relowner, 'USAGE') AS has_owner_privileges,
+           pg_has_role(c.relowner, 'MEMBER') AS owner_member
+      FROM pg_class c
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+      JOIN pg_roles r ON r.oid = c.relowner
+     WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'm')`,
+  currentUser: 'SELECT current_user AS name',
+  databaseInfo: `
+    SELECT pg_get_userbyid(d.datdba) AS owner,
+           CASE WHEN has_database_privilege(d.oid, 'CONNECT') THEN pg_database_size(d.oid)::float8 END AS bytes
+      FROM pg_database d
+     WHERE d.datname = $1`,
+
   begin: 'BEGIN',
   commit: 'COMMIT',
   rollback: 'ROLLBACK',
@@ -416,6 +600,8 @@ export class FleetDatabase {
   private readonly connectTimeoutMs: number;
   private readonly maxConnections: number;
   private readonly idleTimeoutMs: number;
+  private readonly maintenanceStatementTimeoutMs: number;
+  private readonly maintenanceLockTimeoutMs: number;
   private readonly log: Logger;
   private closed = false;
 
@@ -427,6 +613,14 @@ export class FleetDatabase {
     this.connectTimeoutMs = positive(opts.connectTimeoutMs ?? 3_000, 'connectTimeoutMs');
     this.maxConnections = positive(opts.maxConnectionsPerHost ?? 2, 'maxConnectionsPerHost');
     this.idleTimeoutMs = positive(opts.idleTimeoutMs ?? 30_000, 'idleTimeoutMs');
+    this.maintenanceStatementTimeoutMs = positive(
+      opts.maintenanceStatementTimeoutMs ?? 3_600_000,
+      'maintenanceStatementTimeoutMs',
+    );
+    this.maintenanceLockTimeoutMs = positive(
+      opts.maintenanceLockTimeoutMs ?? 30_000,
+      'maintenanceLockTimeoutMs',
+    );
     this.log = (opts.logger ?? silentLogger).child({ component: 'db' });
   }
 
@@ -743,21 +937,10 @@ export class FleetDatabase {
       throw new InvalidArgumentError('schema must be 1..63 characters');
     if (!Number.isInteger(limit) || limit < 1 || limit > 100)
       throw new InvalidArgumentError('limit must be 1..100');
-    if (!Number.isInteger(lockTimeoutMs) || lockTimeoutMs < 1 || lockTimeoutMs > this.statementTimeoutMs)
-      throw new InvalidArgumentError('lockTimeoutMs must be 1..statementTimeoutMs');
     type Row = { schemaname: string; tablename: string; total_bytes: number; pretty: string };
-    const rows = await this.withClient(host, this.queryTimeoutMs, async (run) => {
-      await run('begin');
-      try {
-        await run('setLocalLockTimeout', [`${lockTimeoutMs}ms`]);
-        const result = await run<Row>('tableSizes', [schema, limit]);
-        await run('commit');
-        return result;
-      } catch (err) {
-        await run('rollback').catch(() => {});
-        throw err;
-      }
-    });
+    const rows = await this.withLockTimeout(host, lockTimeoutMs, (run) =>
+      run<Row>('tableSizes', [schema, limit]),
+    );
     return rows.map((r) => ({
       schema: r.schemaname,
       table: r.tablename,
@@ -814,6 +997,225 @@ export class FleetDatabase {
     const tookMs = Math.round(performance.now() - started);
     this.log.warn({ host: host.name, tookMs }, 'promoted standby to primary');
     return { promoted: true, tookMs };
+  }
+
+  /** `server_version_num` of the host (150020 for 15.20): decides whether REINDEX … CONCURRENTLY exists (12+). */
+  async serverVersionNum(host: Host): Promise<number> {
+    const [row] = await this.query<{ version_num: number }>(host, 'serverVersionNum');
+    if (!row) throw new DatabaseError(host.name, 'server_version_num returned no row', undefined);
+    return row.version_num;
+  }
+
+  /** A database of the host's cluster by name (owner, size when the bot's role may connect to it). */
+  async databaseInfo(host: Host, name: string): Promise<DatabaseInfo> {
+    checkIdentifier(name, 'database');
+    const [row] = await this.query<{ owner: string; bytes: number | null }>(host, 'databaseInfo', [name]);
+    if (!row) return { name, exists: false, owner: null, bytes: null };
+    return { name, exists: true, owner: row.owner, bytes: row.bytes };
+  }
+
+  /**
+   * User tables of the inventory's database (pg_stat_user_tables: every schema but the system
+   * ones), optionally of one schema and/or with one name, with sizes, dead tuples, the last manual
+   * and automatic VACUUM/ANALYZE and whether the bot's role may maintain them (`access`). Sizes take
+   * ACCESS SHARE locks, so a short lock_timeout (default 1000 ms, this transaction only) makes a
+   * table held exclusively (LOCK TABLE, a migration) a quick `DatabaseError` 55P03 instead of a wait.
+   */
+  async userTables(
+    host: Host,
+    opts: { schema?: string; table?: string; limit?: number; lockTimeoutMs?: number } = {},
+  ): Promise<TableMaintenanceStats[]> {
+    const limit = opts.limit ?? 500;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+      throw new InvalidArgumentError('limit must be 1..1000');
+    if (opts.schema !== undefined) checkIdentifier(opts.schema, 'schema');
+    if (opts.table !== undefined) checkIdentifier(opts.table, 'table');
+    type Row = {
+      schemaname: string;
+      relname: string;
+      oid: number;
+      owner: string;
+      owner_super: boolean;
+      has_owner_privileges: boolean;
+      owner_member: boolean;
+      heap_bytes: number;
+      index_bytes: number;
+      total_bytes: number;
+      n_live_tup: number;
+      n_dead_tup: number;
+      last_vacuum: string | null;
+      last_autovacuum: string | null;
+      last_analyze: string | null;
+      last_autoanalyze: string | null;
+      vacuum_count: number;
+      analyze_count: number;
+      index_count: number;
+    };
+    const rows = await this.withLockTimeout(host, opts.lockTimeoutMs ?? 1_000, (run) =>
+      run<Row>('userTables', [opts.schema ?? null, opts.table ?? null, limit]),
+    );
+    return rows.map((r) => ({
+      schema: r.schemaname,
+      table: r.relname,
+      oid: r.oid,
+      owner: r.owner,
+      ownerIsSuperuser: r.owner_super,
+      access: maintenanceAccess(r),
+      heapBytes: r.heap_bytes,
+      indexBytes: r.index_bytes,
+      totalBytes: r.total_bytes,
+      liveTuples: r.n_live_tup,
+      deadTuples: r.n_dead_tup,
+      lastVacuum: r.last_vacuum,
+      lastAutovacuum: r.last_autovacuum,
+      lastAnalyze: r.last_analyze,
+      lastAutoanalyze: r.last_autoanalyze,
+      vacuumCount: r.vacuum_count,
+      analyzeCount: r.analyze_count,
+      indexCount: r.index_count,
+    }));
+  }
+
+  /** The indexes of one table, by name, with size, validity and filenode (under a short lock_timeout). */
+  async tableIndexes(
+    host: Host,
+    table: QualifiedTable,
+    opts: { lockTimeoutMs?: number } = {},
+  ): Promise<TableIndex[]> {
+    checkIdentifier(table.schema, 'schema');
+    checkIdentifier(table.table, 'table');
+    type Row = {
+      name: string;
+      bytes: number;
+      valid: boolean;
+      ready: boolean;
+      filenode: number;
+      is_primary: boolean;
+      is_unique: boolean;
+    };
+    const rows = await this.withLockTimeout(host, opts.lockTimeoutMs ?? 1_000, (run) =>
+      run<Row>('tableIndexes', [table.schema, table.table]),
+    );
+    return rows.map((r) => ({
+      name: r.name,
+      bytes: r.bytes,
+      valid: r.valid,
+      ready: r.ready,
+      filenode: r.filenode,
+      primary: r.is_primary,
+      unique: r.is_unique,
+    }));
+  }
+
+  /**
+   * Runbook "Performance Tuning": one VACUUM (VERBOSE, ANALYZE), ANALYZE or REINDEX TABLE [CONCURRENTLY] of
+   * `table`, on a connection of its own rather than the pool's, because:
+   * - VACUUM and REINDEX CONCURRENTLY cannot run inside a transaction block, so the statement is
+   *   sent alone (a query string of several statements is one implicit transaction);
+   * - it needs a long statement_timeout (default `maintenanceStatementTimeoutMs`) and its own
+   *   lock_timeout (default `maintenanceLockTimeoutMs`; 0 = wait), set as startup parameters, where
+   *   the pool's connections keep their short ones;
+   * - a statement that runs for an hour must not hold one of the pool's few connections;
+   * - when the bot's role reaches the table's owner only through a NOINHERIT membership
+   *   (`access: 'set-role'`), it takes the owner's role with SET ROLE on this connection alone,
+   *   which is closed right after: no pooled connection ever acts as the owner. A superuser owner
+   *   is never taken.
+   * Expected refusals are results: no such table, not permitted, or skipped by the server with a
+   * WARNING ("skipping …": VACUUM and ANALYZE skip a table they may not process instead of
+   * failing). Timeouts throw (`DatabaseError` 55P03 for lock_timeout, `DatabaseTimeoutError` for
+   * statement_timeout), as do connection failures. A running statement is not cancelled by the caller.
+   */
+  async maintain(
+    host: Host,
+    op: MaintenanceOp,
+    table: QualifiedTable,
+    opts: { statementTimeoutMs?: number; lockTimeoutMs?: number } = {},
+  ): Promise<MaintenanceResult> {
+    if (!(MAINTENANCE_OPS as readonly string[]).includes(op))
+      throw new InvalidArgumentError(`unknown maintenance operation ${String(op)}`);
+    const statement = maintenanceStatement(op, table);
+    const statementTimeoutMs = opts.statementTimeoutMs ?? this.maintenanceStatementTimeoutMs;
+    const lockTimeoutMs = opts.lockTimeoutMs ?? this.maintenanceLockTimeoutMs;
+    if (!Number.isInteger(statementTimeoutMs) || statementTimeoutMs < 1 || statementTimeoutMs > 86_400_000)
+      throw new InvalidArgumentError('statementTimeoutMs must be 1..86400000');
+    if (!Number.isInteger(lockTimeoutMs) || lockTimeoutMs < 0 || lockTimeoutMs > statementTimeoutMs)
+      throw new InvalidArgumentError('lockTimeoutMs must be 0..statementTimeoutMs');
+    this.assertDatabaseHost(host);
+    const name = `${table.schema}.${table.table}`;
+    const clientMs = statementTimeoutMs + 5_000;
+    const timeouts = { statementMs: statementTimeoutMs, clientMs };
+    const client = new pg.Client({
+      host: host.address,
+      port: this.db.port,
+      database: this.db.name,
+      user: this.db.user,
+      password: this.password,
+      application_name: 'qnwis-chatops-maintenance',
+      statement_timeout: statementTimeoutMs,
+      lock_timeout: lockTimeoutMs,
+      connectionTimeoutMillis: this.connectTimeoutMs,
+      keepAlive: true,
+    });
+    const notices: ServerNotice[] = [];
+    client.on('notice', (n) => notices.push({ severity: n.severity ?? '', message: n.message ?? '' }));
+    // A dropped connection also emits 'error' on the client; the query's own rejection reports it.
+    client.on('error', (err) =>
+      this.log.warn({ host: host.name, err: { message: err.message } }, 'maintenance connection failed'),
+    );
+    try {
+      await client.connect();
+    } catch (err) {
+      await client.end().catch(() => {});
+      throw classifyPgError(err, host.name, timeouts);
+    }
+    const run = async <R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> => {
+      try {
+        const config: pg.QueryConfig & { query_timeout: number } = { text, values, query_timeout: clientMs };
+        return (await client.query<R>(config)).rows;
+      } catch (err) {
+        throw classifyPgError(err, host.name, timeouts);
+      }
+    };
+    try {
+      const [access] = await run<AccessRow & { owner: string }>(SQL.maintenanceAccess, [
+        table.schema,
+        table.table,
+      ]);
+      if (!access) return { done: false, reason: 'not_found', detail: `no table ${name} in ${this.db.name}` };
+      let ranAs: string;
+      let setRole = false;
+      switch (maintenanceAccess(access)) {
+        case 'owner': {
+          const [me] = await run<{ name: string }>(SQL.currentUser);
+          ranAs = me?.name ?? this.db.user;
+          break;
+        }
+        case 'set-role':
+          await run(`SET ROLE ${pg.escapeIdentifier(access.owner)}`);
+          ranAs = access.owner;
+          setRole = true;
+          break;
+        case 'none':
+          return {
+            done: false,
+            reason: 'not_permitted',
+            detail:
+              `${name} belongs to ${access.owner}${access.owner_super ? ', a superuser' : ''}; ` +
+              `${this.db.user} may not act as its owner, which ${statement.split(' ')[0]} needs`,
+          };
+      }
+      const first = notices.length;
+      const started = performance.now();
+      await run(statement);
+      const tookMs = Math.round(performance.now() - started);
+      const sent = notices.slice(first);
+      const skipped = sent.find((n) => /^skipping\b/i.test(n.message));
+      if (skipped !== undefined) return { done: false, reason: 'skipped', detail: skipped.message };
+      this.log.info({ host: host.name, statement, ranAs, setRole, tookMs }, 'maintenance statement done');
+      return { done: true, ranAs, setRole, statement, tookMs, notices: sent };
+    } finally {
+      await client.end().catch(() => {});
+    }
   }
 
   /** Closes every pool; the adapter cannot be used afterwards. */
@@ -880,11 +1282,37 @@ export class FleetDatabase {
     }
   }
 
-  private pool(host: Host): pg.Pool {
+  /** Runs `fn` in a transaction whose lock_timeout is `lockTimeoutMs` (1..statement timeout). */
+  private async withLockTimeout<T>(
+    host: Host,
+    lockTimeoutMs: number,
+    fn: (run: <R extends pg.QueryResultRow>(name: SqlName, values?: unknown[]) => Promise<R[]>) => Promise<T>,
+  ): Promise<T> {
+    if (!Number.isInteger(lockTimeoutMs) || lockTimeoutMs < 1 || lockTimeoutMs > this.statementTimeoutMs)
+      throw new InvalidArgumentError('lockTimeoutMs must be 1..statementTimeoutMs');
+    return this.withClient(host, this.queryTimeoutMs, async (run) => {
+      await run('begin');
+      try {
+        await run('setLocalLockTimeout', [`${lockTimeoutMs}ms`]);
+        const result = await fn(run);
+        await run('commit');
+        return result;
+      } catch (err) {
+        await run('rollback').catch(() => {});
+        throw err;
+      }
+    });
+  }
+
+  private assertDatabaseHost(host: Host): void {
     if (this.closed) throw new DatabaseError(host.name, 'the database adapter is closed', undefined);
     if (!host.roles.includes('db-primary') && !host.roles.includes('db-replica')) {
       throw new UnknownHostError(host.name, 'is not a database host');
     }
+  }
+
+  private pool(host: Host): pg.Pool {
+    this.assertDatabaseHost(host);
     let pool = this.pools.get(host.name);
     if (pool) return pool;
     pool = new pg.Pool({
@@ -919,4 +1347,17 @@ export class FleetDatabase {
 function positive(n: number, name: string): number {
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number`);
   return n;
+}
+
+interface AccessRow {
+  readonly owner_super: boolean;
+  readonly has_owner_privileges: boolean;
+  readonly owner_member: boolean;
+}
+
+/** See `MaintenanceAccess`: a superuser owner is never taken with SET ROLE. */
+function maintenanceAccess(r: AccessRow): MaintenanceAccess {
+  if (r.has_owner_privileges) return 'owner';
+  if (r.owner_member && !r.owner_super) return 'set-role';
+  return 'none';
 }

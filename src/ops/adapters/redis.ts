@@ -171,6 +171,28 @@ export interface FleetCacheOptions {
   readonly logger?: Logger;
 }
 
+/** One key as the runbook's "Clear specific cache" plan shows it. */
+export interface KeyInfo {
+  readonly exists: boolean;
+  /** `string`, `hash`, …; null when the key does not exist. */
+  readonly type: string | null;
+  /** Remaining time to live in ms; null when the key has no expiry or does not exist. */
+  readonly ttlMs: number | null;
+}
+
+/** One SCAN round trip: the next cursor (`'0'`: the iteration is complete) and its keys. */
+export interface ScanPage {
+  readonly cursor: string;
+  readonly keys: string[];
+}
+
+/** What FLUSHDB did, read in the same transaction (nothing else runs between the three). */
+export interface FlushDbResult {
+  readonly keysBefore: number;
+  /** 0 unless Redis is broken: proves the flush applied to this very database. */
+  readonly keysAfter: number;
+}
+
 export interface ScanResult {
   readonly keys: string[];
   /** True when `limit` (or the SCAN call budget) stopped the scan before the cursor came back to 0. */
@@ -264,6 +286,40 @@ export class FleetCache {
   }
 
   /**
+   * One SCAN step from `cursor` (start with `'0'`), for callers that act between pages (delete in
+   * batches, report progress, stop at a cap or on cancel). SCAN guarantees that a key present for
+   * the whole iteration is returned at least once (possibly more); deleting returned keys while
+   * iterating is safe.
+   */
+  async scanPage(host: Host, pattern: string, cursor: string, count = 500): Promise<ScanPage> {
+    assertPatternAllowed(pattern, this.cache.keyPattern);
+    if (!/^[0-9]{1,20}$/.test(cursor)) throw new InvalidArgumentError('a SCAN cursor is a decimal number');
+    boundedInt(count, 'count', 1, 10_000);
+    const [next, keys] = await this.run(host, 'SCAN', (r) =>
+      r.scan(cursor, 'MATCH', pattern, 'COUNT', count),
+    );
+    return { cursor: next, keys };
+  }
+
+  /** EXISTS, TYPE and PTTL of one literal key, read together (MULTI). */
+  async keyInfo(host: Host, key: string): Promise<KeyInfo> {
+    assertKeyAllowed(key, this.cache.keyPattern);
+    const replies = await this.run(host, 'MULTI', (r) => r.multi().exists(key).type(key).pttl(key).exec());
+    const [exists, type, pttl] = transactionValues(host, 'EXISTS/TYPE/PTTL', replies, 3);
+    if (exists !== 1) return { exists: false, type: null, ttlMs: null };
+    return {
+      exists: true,
+      type: typeof type === 'string' ? type : null,
+      ttlMs: typeof pttl === 'number' && pttl >= 0 ? pttl : null,
+    };
+  }
+
+  /** DBSIZE of the inventory's db: every key in it, not only the cache prefix (a count, no names). */
+  async dbSize(host: Host): Promise<number> {
+    return this.run(host, 'DBSIZE', (r) => r.dbsize());
+  }
+
+  /**
    * Runbook "Clear specific cache": removes exactly the given literal keys (UNLINK: like DEL, but a
    * large value is freed in the background instead of blocking the server). Every key is checked
    * before anything is sent. Returns how many existed.
@@ -280,11 +336,24 @@ export class FleetCache {
   /**
    * Runbook "Clear all cache": FLUSHDB ASYNC on the inventory's db — every key in it, not only the
    * cache prefix. This adapter does not decide whether that is allowed: the approval policy (two
-   * approvals, DESIGN.md) is enforced by the command that calls it.
+   * approvals, DESIGN.md) is enforced by the command that calls it. Never FLUSHALL: other
+   * databases of the server are not the cache's.
+   *
+   * DBSIZE, FLUSHDB ASYNC, DBSIZE run as one transaction, so the counts are exactly what this
+   * flush removed and left (ASYNC frees the memory in the background; the keys are gone at once).
    */
-  async flushDb(host: Host): Promise<void> {
-    await this.run(host, 'FLUSHDB', (r) => r.flushdb('ASYNC'));
-    this.log.warn({ host: host.name, db: this.cache.db }, 'flushed cache database');
+  async flushDb(host: Host): Promise<FlushDbResult> {
+    const replies = await this.run(host, 'FLUSHDB', (r) =>
+      r.multi().dbsize().flushdb('ASYNC').dbsize().exec(),
+    );
+    const [before, , after] = transactionValues(host, 'DBSIZE/FLUSHDB/DBSIZE', replies, 3);
+    if (typeof before !== 'number' || typeof after !== 'number')
+      throw new CacheError(host.name, 'FLUSHDB', 'unexpected reply type', undefined);
+    this.log.warn(
+      { host: host.name, db: this.cache.db, keysBefore: before, keysAfter: after },
+      'flushed cache database',
+    );
+    return { keysBefore: before, keysAfter: after };
   }
 
   /** Disconnects every client; the adapter cannot be used afterwards. */
@@ -395,6 +464,25 @@ function waitUntilReady(client: Redis, timeoutMs: number): Promise<void> {
     client.once('ready', onReady);
     client.once('end', onEnd);
   });
+}
+
+/** The replies of a MULTI … EXEC, or the first error in it as a CacheError. */
+function transactionValues(
+  host: Host,
+  command: string,
+  replies: [error: Error | null, result: unknown][] | null,
+  expected: number,
+): unknown[] {
+  // null: the transaction was aborted (WATCH); we never WATCH, so this is a broken connection.
+  if (!replies || replies.length !== expected)
+    throw new CacheError(host.name, command, 'the transaction was aborted', undefined);
+  const failed = replies.find(([err]) => err !== null)?.[0];
+  if (failed) {
+    throw new CacheError(host.name, command, failed.message, /^[A-Z]+/.exec(failed.message)?.[0], {
+      cause: failed,
+    });
+  }
+  return replies.map(([, value]) => value);
 }
 
 function boundedInt(n: number, name: string, min: number, max: number): number {

@@ -64,9 +64,9 @@ const MIN_PROBE_TIMEOUT_MS = 250;
 
 export const RESTART_STEPS = ['record-pid', 'restart', 'health-gate'] as const;
 
-const defaultProbe: HealthProbe = (url, opts) => checkHealth(url, { timeoutMs: opts.timeoutMs });
+export const defaultProbe: HealthProbe = (url, opts) => checkHealth(url, { timeoutMs: opts.timeoutMs });
 
-function appHost(inv: Inventory, name: string): Host | string {
+export function appHost(inv: Inventory, name: string): Host | string {
   const host = inv.hosts.get(name);
   if (!host) return `${name} is not in the inventory`;
   if (!host.roles.includes('app')) return `${name} is not an app host (roles: ${host.roles.join(', ')})`;
@@ -78,7 +78,7 @@ function healthService(inv: Inventory, host: Host): Service {
 }
 
 /** What the inventory says the plan for `host` must be (throws `InvalidArgumentError`). */
-function derive(inv: Inventory, host: Host): { service: string; unit: string; healthUrl: string } {
+export function derive(inv: Inventory, host: Host): { service: string; unit: string; healthUrl: string } {
   const service = healthService(inv, host);
   return { service: service.name, unit: service.unit, healthUrl: serviceUrl(service.healthUrl ?? '', host) };
 }
@@ -91,10 +91,53 @@ export function parseMainPid(stdout: string): number | undefined {
   return Number.isSafeInteger(pid) ? pid : undefined;
 }
 
-function describeProbe(r: HealthResult): string {
+export function describeProbe(r: HealthResult): string {
   if (r.status !== null) return `HTTP ${r.status}`;
   // "http://…/health is unreachable: ECONNREFUSED" → "unreachable: ECONNREFUSED" (the URL is in the plan).
   return r.error ? oneLine(r.error.message.replace(/^\S+ (is )?/, ''), 160) : 'no answer';
+}
+
+/** What a health gate polls: one URL, named after its host in the step's lines. */
+export type HealthGateTarget = Pick<RestartFacts, 'host' | 'healthUrl' | 'healthGateSec' | 'pollIntervalMs'>;
+
+/** Polls the health URL until it answers 2xx or the gate expires (on the context's clock). */
+export async function healthGate(
+  ctx: CommandContext,
+  probe: HealthProbe,
+  facts: HealthGateTarget,
+  signal: AbortSignal,
+): Promise<StepResult> {
+  const started = ctx.now().getTime();
+  const deadline = started + facts.healthGateSec * 1000;
+  let attempts = 0;
+  for (;;) {
+    const remaining = deadline - ctx.now().getTime();
+    const timeoutMs = Math.max(MIN_PROBE_TIMEOUT_MS, Math.min(ctx.stepTimeoutMs, remaining));
+    const r = await probe(facts.healthUrl, { timeoutMs });
+    attempts++;
+    const now = ctx.now().getTime();
+    if (r.ok) {
+      return {
+        status: 'done',
+        detail: `${facts.host}: /health ${describeProbe(r)} after ${formatDuration(now - started)} (attempt ${attempts})`,
+      };
+    }
+    if (now >= deadline) {
+      return {
+        status: 'failed',
+        detail:
+          `${facts.host}: /health did not pass within ${facts.healthGateSec} s ` +
+          `(${attempts} attempt${attempts === 1 ? '' : 's'}; last: ${describeProbe(r)})`,
+      };
+    }
+    const cancelled = (): StepResult => ({
+      status: 'cancelled',
+      detail: `cancelled while waiting for /health on ${facts.host} (last: ${describeProbe(r)}); the restart itself had already run`,
+    });
+    if (signal.aborted) return cancelled();
+    await ctx.sleep(Math.min(facts.pollIntervalMs, deadline - now), signal);
+    if (signal.aborted) return cancelled();
+  }
 }
 
 export function createRestartCommand(opts: RestartOptions = {}): CommandModule<RestartArgs, RestartFacts> {
@@ -105,45 +148,6 @@ export function createRestartCommand(opts: RestartOptions = {}): CommandModule<R
     throw new RangeError('healthGateSec must be a whole number of seconds, 1..3600');
   if (!Number.isInteger(pollIntervalMs) || pollIntervalMs < 10 || pollIntervalMs > 60_000)
     throw new RangeError('pollIntervalMs must be 10..60000');
-
-  /** Polls the health URL until it answers 2xx or the gate expires (on the context's clock). */
-  async function healthGate(
-    ctx: CommandContext,
-    facts: RestartFacts,
-    signal: AbortSignal,
-  ): Promise<StepResult> {
-    const started = ctx.now().getTime();
-    const deadline = started + facts.healthGateSec * 1000;
-    let attempts = 0;
-    for (;;) {
-      const remaining = deadline - ctx.now().getTime();
-      const timeoutMs = Math.max(MIN_PROBE_TIMEOUT_MS, Math.min(ctx.stepTimeoutMs, remaining));
-      const r = await probe(facts.healthUrl, { timeoutMs });
-      attempts++;
-      const now = ctx.now().getTime();
-      if (r.ok) {
-        return {
-          status: 'done',
-          detail: `${facts.host}: /health ${describeProbe(r)} after ${formatDuration(now - started)} (attempt ${attempts})`,
-        };
-      }
-      if (now >= deadline) {
-        return {
-          status: 'failed',
-          detail:
-            `${facts.host}: /health did not pass within ${facts.healthGateSec} s ` +
-            `(${attempts} attempt${attempts === 1 ? '' : 's'}; last: ${describeProbe(r)})`,
-        };
-      }
-      const cancelled = (): StepResult => ({
-        status: 'cancelled',
-        detail: `cancelled while waiting for /health on ${facts.host} (last: ${describeProbe(r)}); the restart itself had already run`,
-      });
-      if (signal.aborted) return cancelled();
-      await ctx.sleep(Math.min(facts.pollIntervalMs, deadline - now), signal);
-      if (signal.aborted) return cancelled();
-    }
-  }
 
   return {
     name: 'restart',
@@ -259,7 +263,7 @@ export function createRestartCommand(opts: RestartOptions = {}): CommandModule<R
               detail: `systemctl restart ${f.unit} returned after ${formatDuration(ctx.now().getTime() - started)}`,
             };
           },
-          'health-gate': (s) => healthGate(ctx, f, s),
+          'health-gate': (s) => healthGate(ctx, probe, f, s),
         },
       });
     },

@@ -22,6 +22,8 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { UserFacingError } from '../../errors.js';
+import type { AlertmanagerSilences } from '../adapters/alertmanager.js';
+import type { ChangeEventsPort } from '../adapters/pagerduty-change.js';
 import type { DiagnosticContext, DiagnosticResult } from '../diagnostics/types.js';
 import type { CommandName } from './catalog.js';
 
@@ -41,6 +43,19 @@ export interface CommandContext extends DiagnosticContext {
    * aborted: callers check the signal themselves. Tests pass one that advances a fake clock.
    */
   readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /**
+   * This environment's Alertmanager (silences), when the inventory names one
+   * (`monitoring.alertmanager_url`). Optional: commands that need it say so in their plan.
+   */
+  readonly alertmanager?: AlertmanagerSilences;
+  /** PagerDuty change events (Events API v2), when a routing key is configured. Optional. */
+  readonly changeEvents?: ChangeEventsPort;
+  /**
+   * The request (or approval) this run belongs to, e.g. "REQ-42", when the caller has one.
+   * Commands that leave a trace outside the bot (a silence comment, a change event) quote it.
+   * Per request: pass `{ ...ctx, requestRef }`.
+   */
+  readonly requestRef?: string;
 }
 
 /** Real-time sleep: resolves after `ms`, or as soon as `signal` aborts. */
