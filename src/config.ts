@@ -9,6 +9,7 @@ import { parse as parseDotenv } from 'dotenv';
 import { z } from 'zod';
 import { groupRolesSchema, LAB_USER_ROLES, roleLevelSchema, userRolesSchema } from './bot/roles.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
+import { approvalPolicyOverridesSchema } from './incidents/approvals.js';
 import { routeSchema } from './incidents/routing.js';
 import { SEVERITIES } from './incidents/runbook.js';
 import type { Inventory } from './inventory.js';
@@ -138,6 +139,13 @@ export const configSchema = z.object({
   SLACK_GROUP_ROLES: jsonOf(groupRolesSchema).default({}),
   /** Least level that may run the read-only /qnwis verbs (help is open to everyone). */
   SLACK_READ_MIN_ROLE: roleLevelSchema.default('L1'),
+  /**
+   * Approval policy overrides, JSON (src/incidents/approvals.ts `approvalPolicyOverridesSchema`),
+   * merged over issue 6's defaults. Unset: the defaults.
+   */
+  APPROVAL_POLICY: jsonOf(approvalPolicyOverridesSchema).default({}),
+  /** How often requests are swept (expiry, lost jobs, break-glass end), seconds. */
+  REQUEST_SWEEP_INTERVAL_SEC: int(1, 3600).default(15),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -156,9 +164,21 @@ export function environmentWithDotenv(
 }
 
 export function parseConfig(env: Record<string, string | undefined>): Config {
+  return parseWith(configSchema, env);
+}
+
+/**
+ * Only the bot database's URL, for the command-line tools (`npm run audit`): a problem in an
+ * unrelated variable must not keep an operator from checking the audit chain.
+ */
+export function parseDatabaseConfig(env: Record<string, string | undefined>): Pick<Config, 'DATABASE_URL'> {
+  return parseWith(configSchema.pick({ DATABASE_URL: true }), env);
+}
+
+function parseWith<T extends z.ZodType>(schema: T, env: Record<string, string | undefined>): z.infer<T> {
   // Empty strings mean "unset": a blank line in .env must not turn a default into "".
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const result = configSchema.safeParse(cleaned);
+  const result = schema.safeParse(cleaned);
   if (!result.success) {
     const issues: ConfigIssue[] = result.error.issues.map((issue) => {
       const variable = issue.path.map(String).join('.') || '(environment)';

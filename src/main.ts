@@ -6,11 +6,15 @@
  * (Slack delivery, PagerDuty events); `all` (default) does both in one process.
  */
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import { createCommandProcessor } from './approvals/run.js';
+import { CommandRequests } from './approvals/service.js';
 import { createWebClient, SlackChatClient } from './bot/chat.js';
 import { createQnwisCommandDeps, registerQnwisCommand } from './bot/commands/register.js';
+import { RoleDirectory } from './bot/roles.js';
 import {
   type Config,
   checkInventorySecrets,
@@ -19,6 +23,7 @@ import {
   parseConfig,
 } from './config.js';
 import { ConfigError } from './errors.js';
+import { approvalPolicyFrom } from './incidents/approvals.js';
 import { createRouter, DEFAULT_ROUTES } from './incidents/routing.js';
 import { DEFAULT_SEVERITY_POLICY } from './incidents/severity.js';
 import { hostsWithRole, type Inventory, loadInventory } from './inventory.js';
@@ -26,17 +31,20 @@ import { createChartProcessor } from './jobs/chart.js';
 import { createDiagnoseProcessor } from './jobs/diagnose.js';
 import { ChannelPacer } from './jobs/pacing.js';
 import { createEventsApiClient, createPagerDutyProcessor } from './jobs/pagerduty-events.js';
-import { createQueues, QUEUE_NAMES } from './jobs/queues.js';
+import { createQueues, enqueueIncidentSync, QUEUE_NAMES } from './jobs/queues.js';
 import { createAlertmanagerAlerts, reconcileWithAlertmanager } from './jobs/reconcile.js';
 import { createSlackProcessor } from './jobs/slack-sync.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { jobsTotal } from './observability/metrics.js';
+import { createCommandContext } from './ops/commands/index.js';
 import { runDiagnostics } from './ops/diagnostics/index.js';
 import { createFleetOps } from './ops/index.js';
 import { PrometheusClient } from './ops/prometheus.js';
 import { createServer } from './server.js';
+import { AuditTrail } from './store/audit-trail.js';
 import { createPool, ensureDatabase, migrate } from './store/db.js';
 import { IncidentStore, type RecordContext } from './store/incidents.js';
+import { RequestStore } from './store/requests.js';
 
 const ROLES = ['bot', 'worker', 'all'] as const;
 type Role = (typeof ROLES)[number];
@@ -197,6 +205,40 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
     ),
   };
   const fleet = createFleetOps(config, inventory, log);
+  // Command requests (issue 6): one store, one policy, one role directory, in both roles.
+  const approvalPolicy = approvalPolicyFrom(config.APPROVAL_POLICY);
+  const audit = new AuditTrail(db);
+  const requestStore = new RequestStore(db, audit);
+  const webClient = createWebClient(slack.token, slack.apiUrl);
+  const chat = new SlackChatClient(webClient);
+  const roles = new RoleDirectory({
+    policy: {
+      users: config.SLACK_ROLES,
+      groups: config.SLACK_GROUP_ROLES,
+      readMinimum: config.SLACK_READ_MIN_ROLE,
+    },
+    listUserGroups: async () => {
+      const res = await webClient.usergroups.list({ include_users: true });
+      return (res.usergroups ?? []).map((g) => ({
+        id: g.id ?? '',
+        handle: g.handle ?? '',
+        users: g.users ?? [],
+      }));
+    },
+    onError: (err) => log.warn({ err }, 'user groups could not be listed; deciding on direct mappings'),
+  });
+  const commandContext = createCommandContext({ ...fleet.context, ...fleet.commandPorts });
+  const requests = new CommandRequests({
+    store: requestStore,
+    incidents: store,
+    inventory,
+    context: commandContext,
+    policy: approvalPolicy,
+    roles,
+    chat,
+    queue: queues.commands,
+    log,
+  });
   if (role !== 'worker') {
     const server = createServer({
       signingSecret: slack.signingSecret,
@@ -207,6 +249,7 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
       heartbeatAlert: config.HEARTBEAT_ALERTS.split(',')[0]?.trim() || 'Watchdog',
       opsToken: config.OPS_TOKEN,
       inventory,
+      requests,
       alertmanager: {
         token: config.ALERTMANAGER_WEBHOOK_TOKEN ?? '',
         store,
@@ -220,7 +263,10 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
         ? { secrets: config.PAGERDUTY_WEBHOOK_SECRETS.split(',').map((s) => s.trim()), store, queues }
         : null,
     });
-    const qnwis = createQnwisCommandDeps({ config, inventory, diagnostics: fleet.context, db, store, log });
+    const qnwis = {
+      ...createQnwisCommandDeps({ config, inventory, diagnostics: fleet.context, db, store, log }),
+      requests,
+    };
     registerQnwisCommand(server.app, qnwis);
     const http = await server.listen(config.PORT, config.HOST);
     log.info({ host: config.HOST, port: config.PORT }, 'listening');
@@ -232,7 +278,6 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
       prefix: `${config.QUEUE_PREFIX}:slack`,
       intervalMs: config.SLACK_POST_INTERVAL_MS,
     });
-    const chat = new SlackChatClient(createWebClient(slack.token, slack.apiUrl));
     const slackWorker = new Worker(
       QUEUE_NAMES.slack,
       createSlackProcessor({
@@ -307,6 +352,36 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
       log.error({ err, jobId: job?.id, job: job?.name }, 'diagnose job failed'),
     );
     closers.push(() => diagnoseWorker.close());
+    await queues.commands.upsertJobScheduler(
+      'sweep-requests',
+      { every: config.REQUEST_SWEEP_INTERVAL_SEC * 1000 },
+      { name: 'sweep', data: {} },
+    );
+    const commandWorker = new Worker(
+      QUEUE_NAMES.commands,
+      createCommandProcessor({
+        store: requestStore,
+        incidents: store,
+        requests,
+        context: commandContext,
+        policy: approvalPolicy,
+        roles,
+        chat,
+        log,
+        workerId: `${hostname()}:${process.pid}`,
+        onIncidentChanged: async (incidentId) => {
+          const incident = await store.get(incidentId);
+          if (incident) await enqueueIncidentSync(queues, incident.id, incident.severity);
+        },
+      }),
+      { connection: workerRedis, prefix: config.QUEUE_PREFIX, concurrency: 4 },
+    );
+    commandWorker.on('completed', () => jobsTotal.inc({ queue: 'commands', outcome: 'completed' }));
+    commandWorker.on('failed', (job, err) => {
+      jobsTotal.inc({ queue: 'commands', outcome: 'failed' });
+      log.error({ err, jobId: job?.id, job: job?.name }, 'command job failed');
+    });
+    closers.push(() => commandWorker.close());
     if (config.PAGERDUTY_ROUTING_KEY) {
       const pdWorker = new Worker(
         QUEUE_NAMES.pagerduty,

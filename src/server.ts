@@ -5,13 +5,20 @@
 import type { Server } from 'node:http';
 import { App, ExpressReceiver, LogLevel } from '@slack/bolt';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { proposedActionReply, proposedActionValue } from './bot/proposed-actions.js';
+import type { CommandRequests } from './approvals/service.js';
+import { REQUEST_ACTIONS, requestButtonValue } from './bot/blocks/approval-message.js';
+import {
+  type ProposedActionValue,
+  proposedActionReply,
+  proposedActionValue,
+} from './bot/proposed-actions.js';
 import { type AlertmanagerHandlerDeps, alertmanagerHandler } from './handlers/alertmanager.js';
 import { type PagerDutyHandlerDeps, pagerdutyHandler } from './handlers/pagerduty.js';
 import type { Inventory } from './inventory.js';
 import { healthRoutes } from './observability/health.js';
 import type { Logger } from './observability/logger.js';
 import { webhooksTotal } from './observability/metrics.js';
+import { argsFromButton, parseCommand } from './ops/commands/catalog.js';
 import type { IncidentStore } from './store/incidents.js';
 
 /** Alertmanager bodies above this are refused with 413 (CONTRACTS: 1 MiB). */
@@ -29,6 +36,8 @@ export interface ServerDeps {
   /** Bearer token for /health/detailed and /metrics. */
   opsToken: string | undefined;
   inventory: Inventory;
+  /** Command requests (approve/reject/cancel, proposed fixes); null: proposed fixes only describe. */
+  requests: CommandRequests | null;
 }
 
 export interface BotServer {
@@ -85,31 +94,62 @@ export function createServer(deps: ServerDeps): BotServer {
   app.action(/^incident\.link\./, async ({ ack }) => {
     await ack();
   });
-  // A playbook's proposed fix: say exactly what it would do (nothing runs yet).
+  // A playbook's proposed fix: a request for that command, in the incident's thread. Without the
+  // request machinery (tests of the intake alone) it says what it would run.
   app.action(/^incident\.propose\./, async ({ ack, body, action, respond }) => {
     await ack();
-    const raw = action.type === 'button' ? action.value : undefined;
-    let value: unknown = null;
-    try {
-      value = raw ? JSON.parse(raw) : null;
-    } catch {
-      value = null;
-    }
-    const parsed = proposedActionValue.safeParse(value);
+    const ephemeral = (text: string) =>
+      respond({ response_type: 'ephemeral', replace_original: false, text }).catch((err: unknown) =>
+        deps.log.warn({ err }, 'ephemeral reply failed'),
+      );
+    const parsed = proposedActionValue.safeParse(jsonValue(action));
     if (!parsed.success) {
-      await respond({
-        response_type: 'ephemeral',
-        replace_original: false,
-        text: 'That button is not one I made.',
-      });
+      await ephemeral('That button is not one I made.');
       return;
     }
-    await respond({
-      response_type: 'ephemeral',
-      replace_original: false,
-      text: proposedActionReply(parsed.data, body.user.id, deps.inventory),
-    });
+    if (!deps.requests) {
+      await ephemeral(proposedActionReply(parsed.data, body.user.id, deps.inventory));
+      return;
+    }
+    try {
+      await ephemeral(await requestProposedFix(deps, parsed.data, body));
+    } catch (err) {
+      deps.log.error({ err, button: parsed.data }, 'proposed fix could not be requested');
+      await ephemeral('Something went wrong while planning that fix; nothing was changed. See the bot log.');
+    }
   });
+  // Approve / Reject / Cancel on an approval message. Answers go only to the person who clicked;
+  // the approval message itself is re-rendered for everyone.
+  for (const [verb, actionId] of Object.entries(REQUEST_ACTIONS) as [
+    keyof typeof REQUEST_ACTIONS,
+    string,
+  ][]) {
+    app.action(actionId, async ({ ack, body, action, respond }) => {
+      await ack();
+      const ephemeral = (text: string) =>
+        respond({ response_type: 'ephemeral', replace_original: false, text }).catch((err: unknown) =>
+          deps.log.warn({ err }, 'ephemeral reply failed'),
+        );
+      const value = requestButtonValue.safeParse(jsonValue(action));
+      if (!value.success || !deps.requests) {
+        await ephemeral('That button is not one I made.');
+        return;
+      }
+      const asker = { id: body.user.id, name: userName(body) };
+      try {
+        const text =
+          verb === 'approve'
+            ? await deps.requests.approve(value.data.r, asker, value.data.h)
+            : verb === 'reject'
+              ? await deps.requests.reject(value.data.r, asker)
+              : await deps.requests.cancel(value.data.r, asker);
+        await ephemeral(text);
+      } catch (err) {
+        deps.log.error({ err, request: value.data.r, verb }, 'request action failed');
+        await ephemeral(`Something went wrong with ${verb} on ${value.data.r}; see the bot log.`);
+      }
+    });
+  }
   app.error(async (err) => {
     deps.log.error({ err }, 'slack listener failed');
   });
@@ -145,4 +185,40 @@ function asyncRoute(fn: (req: Request, res: Response) => Promise<void>) {
   return (req: Request, res: Response, next: NextFunction) => {
     fn(req, res).catch(next);
   };
+}
+
+function jsonValue(action: { type: string; value?: string }): unknown {
+  const raw = action.type === 'button' ? action.value : undefined;
+  if (!raw) return null;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return null;
+  }
+}
+
+function userName(body: { user: { id: string; name?: string; username?: string } }): string | null {
+  return body.user.username ?? body.user.name ?? null;
+}
+
+/** A click on "Restart app-02" under an incident: the request, posted in the incident's thread. */
+async function requestProposedFix(
+  deps: ServerDeps,
+  value: ProposedActionValue,
+  body: { user: { id: string; name?: string; username?: string }; channel?: { id: string } },
+): Promise<string> {
+  const requests = deps.requests;
+  if (!requests) return 'Requests are not available.';
+  const incident = await deps.store.getByKey(value.key);
+  if (!incident) return `${value.key} is not an incident I know; nothing was requested.`;
+  const parsed = parseCommand(value.command, argsFromButton(value.command, value.target), deps.inventory);
+  if (!parsed.ok) return `That fix no longer applies: ${parsed.error}. Nothing was requested.`;
+  const channelId = incident.slackChannelId ?? body.channel?.id;
+  if (!channelId) return `${value.key} has no Slack message yet; try again in a moment.`;
+  const out = await requests.request({ id: body.user.id, name: userName(body) }, parsed.command, {
+    channelId,
+    threadTs: incident.slackTs,
+    incidentId: incident.id,
+  });
+  return out.text;
 }

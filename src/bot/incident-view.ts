@@ -34,5 +34,6 @@ export function toIncidentView(row: IncidentRow, alerts: readonly AlertState[]):
     nextEscalation: null,
     diagnosis: row.diagnosisVerdict,
     proposedActions: row.proposedActions,
+    commandsDone: row.commandsDone,
   };
 }

@@ -7,7 +7,12 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Severity } from '../incidents/runbook.js';
 
-export const QUEUE_NAMES = { slack: 'slack', pagerduty: 'pagerduty', diagnose: 'diagnose' } as const;
+export const QUEUE_NAMES = {
+  slack: 'slack',
+  pagerduty: 'pagerduty',
+  diagnose: 'diagnose',
+  commands: 'commands',
+} as const;
 
 export const slackJobs = {
   'incident-sync': z.object({ incidentId: z.number().int().positive() }),
@@ -35,6 +40,8 @@ export interface Queues {
   slack: Queue;
   pagerduty: Queue;
   diagnose: Queue;
+  /** Approved command requests (src/approvals/run.ts) and the request sweep. */
+  commands: Queue;
   close(): Promise<void>;
 }
 
@@ -56,12 +63,23 @@ export function createQueues(connection: Redis, prefix: string): Queues {
     ...opts,
     defaultJobOptions: { ...opts.defaultJobOptions, attempts: 3 },
   });
+  // A command runs at most once per job: its own claim in Postgres decides what a re-delivered
+  // (stalled) job may do, and a failure is reported in Slack, never retried blindly.
+  const commands = new Queue(QUEUE_NAMES.commands, {
+    ...opts,
+    defaultJobOptions: {
+      attempts: 1,
+      removeOnComplete: { age: 7 * 24 * 3600 },
+      removeOnFail: { age: 30 * 24 * 3600 },
+    },
+  });
   return {
     slack,
     pagerduty,
     diagnose,
+    commands,
     async close() {
-      await Promise.all([slack.close(), pagerduty.close(), diagnose.close()]);
+      await Promise.all([slack.close(), pagerduty.close(), diagnose.close(), commands.close()]);
     },
   };
 }

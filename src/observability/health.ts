@@ -91,8 +91,12 @@ export function healthRoutes(deps: HealthDeps) {
     help: 'Seconds since the last Watchdog heartbeat from Alertmanager (-1: never).',
     registers: [],
   });
-  registry.registerMetric(queueDepth);
-  registry.registerMetric(heartbeatAge);
+  // The latest server's gauges win: a process that builds a second server (a restart in place, a
+  // second replica in a test) must not fail on the names the first registered.
+  for (const gauge of [queueDepth, heartbeatAge]) {
+    registry.removeSingleMetric((gauge as unknown as { name: string }).name);
+    registry.registerMetric(gauge);
+  }
 
   return {
     async detailed(req: Request, res: Response): Promise<void> {

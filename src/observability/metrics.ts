@@ -36,3 +36,25 @@ export const playbookSeconds = new Histogram({
   buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
   registers: [registry],
 });
+
+export const approvalsTotal = new Counter({
+  name: 'qnwis_chatops_approval_decisions_total',
+  help: 'Requests, approvals, rejections and cancels of runbook commands, by command and outcome.',
+  labelNames: ['command', 'decision', 'outcome'] as const,
+  registers: [registry],
+});
+
+export const commandRunsTotal = new Counter({
+  name: 'qnwis_chatops_command_runs_total',
+  help: 'Approved runbook commands that ended, by command and final state.',
+  labelNames: ['command', 'state'] as const,
+  registers: [registry],
+});
+
+export const commandSeconds = new Histogram({
+  name: 'qnwis_chatops_command_duration_seconds',
+  help: 'Wall time of an approved command from claim to verification.',
+  labelNames: ['command'] as const,
+  buckets: [1, 5, 15, 30, 60, 120, 300, 900, 1800],
+  registers: [registry],
+});

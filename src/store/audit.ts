@@ -5,7 +5,12 @@
  * Text from people is stored as data but bounded and made storable: PostgreSQL `text` and `jsonb`
  * cannot hold NUL, so NUL becomes U+FFFD; the raw text is capped at 1000 characters.
  */
+import type pg from 'pg';
+import { type AuditKind, AuditTrail, type AuditTrailEntry } from './audit-trail.js';
 import type { Db } from './db.js';
+import { storableJson, storableText } from './storable.js';
+
+export { storableJson, storableText };
 
 export const AUDIT_RESULTS = ['ok', 'refused', 'invalid', 'error'] as const;
 export type AuditResult = (typeof AUDIT_RESULTS)[number];
@@ -31,43 +36,41 @@ export interface CommandAuditEntry {
   readonly result: AuditResult;
   readonly detail: string | null;
   readonly durationMs: number;
+  /**
+   * Its entry in the hash-chained audit trail. Default: 'refusal' when refused, else 'read-only'.
+   * null: none, because the caller writes its own trail rows (a command request, break-glass).
+   */
+  readonly trailKind?: AuditKind | null;
 }
 
-export interface CommandAuditRow extends CommandAuditEntry {
+export interface CommandAuditRow extends Omit<CommandAuditEntry, 'trailKind'> {
   readonly id: number;
 }
 
-/** In `u` mode this matches only unpaired surrogate halves (a pair is one code point). */
-const LONE_SURROGATE = /[\uD800-\uDFFF]/gu;
-
-/**
- * Cuts to `max` code units without leaving half a surrogate pair, and replaces NUL and unpaired
- * surrogates (which jsonb refuses) with U+FFFD.
- */
-export function storableText(text: string, max: number): string {
-  let out = text.replaceAll('\0', '\ufffd').replace(LONE_SURROGATE, '\ufffd');
-  if (out.length > max) {
-    out = out.slice(0, max);
-    const last = out.charCodeAt(out.length - 1);
-    if (last >= 0xd800 && last <= 0xdbff) out = out.slice(0, -1);
-  }
-  return out;
-}
-
-/** A JSON value with every string made storable in jsonb (no NUL, no lone surrogate, capped). */
-function storableJson(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return storableText(value, AUDIT_RAW_TEXT_MAX);
-  if (value === null || typeof value === 'number' || typeof value === 'boolean') return value;
-  if (depth > 4) return null;
-  if (Array.isArray(value)) return value.slice(0, 50).map((v) => storableJson(v, depth + 1));
-  if (typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value as Record<string, unknown>)
-        .slice(0, 50)
-        .map(([k, v]) => [storableText(k, 100), storableJson(v, depth + 1)]),
-    );
-  }
-  return null;
+/** The invocation as one line of the audit trail; the details ride along in `data`. */
+function trailEntryOf(e: CommandAuditEntry): AuditTrailEntry {
+  const line = `${e.command} ${e.rawText.replace(/\s+/g, ' ').trim()}`.trim();
+  const incidentId = e.verb === 'incident' && typeof e.args.id === 'number' ? e.args.id : null;
+  return {
+    kind: e.trailKind ?? (e.result === 'refused' ? 'refusal' : 'read-only'),
+    at: e.at,
+    actorId: e.userId,
+    actorName: e.userName,
+    actorRole: e.role,
+    requestId: null,
+    incidentId,
+    summary: e.result === 'ok' ? line : `${line} (${e.result})`,
+    data: {
+      ref: e.ref,
+      verb: e.verb,
+      args: e.args,
+      result: e.result,
+      detail: e.detail,
+      channelId: e.channelId,
+      channelName: e.channelName,
+      private: e.private,
+    },
+  };
 }
 
 function toRow(r: Record<string, unknown>): CommandAuditRow {
@@ -94,13 +97,34 @@ function toRow(r: Record<string, unknown>): CommandAuditRow {
 
 export class CommandAuditStore {
   readonly db: Db;
-  constructor(db: Db) {
+  readonly trail: AuditTrail;
+  constructor(db: Db, trail: AuditTrail = new AuditTrail(db)) {
     this.db = db;
+    this.trail = trail;
   }
 
-  /** Appends one invocation. Throws when the database refuses (the caller logs the entry then). */
+  /**
+   * Appends one invocation, and its entry in the hash-chained audit trail ('refusal' when it was
+   * refused, else 'read-only') in the same transaction. Throws when the database refuses (the
+   * caller logs the entry then).
+   */
   async record(e: CommandAuditEntry): Promise<void> {
-    await this.db.query(
+    const client = await this.db.connect();
+    try {
+      await client.query('BEGIN');
+      await this.insert(client, e);
+      if (e.trailKind !== null) await this.trail.append(trailEntryOf(e), client);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  private async insert(client: pg.PoolClient, e: CommandAuditEntry): Promise<void> {
+    await client.query(
       `INSERT INTO command_audit (ref, at, slack_user_id, slack_user_name, slack_team_id, slack_channel_id,
          slack_channel_name, command, verb, args, raw_text, role, private, result, detail, duration_ms)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,

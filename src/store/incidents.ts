@@ -48,6 +48,8 @@ export interface IncidentRow {
   diagnosisVerdict: string | null;
   diagnosedAt: Date | null;
   proposedActions: ProposedAction[];
+  /** One line per command that ran for this incident, oldest first ("✅ restart app-02 succeeded (R-…)"). */
+  commandsDone: string[];
   openedAt: Date;
   resolvedAt: Date | null;
   createdAt: Date;
@@ -82,7 +84,7 @@ export interface RecordResult {
 const INCIDENT_COLUMNS = `id, key, group_key, alertname, severity, status, channel, common_labels, external_url,
   slack_channel_id, slack_ts, slack_permalink, slack_rendered_hash, digest_id, thread_cursor,
   pd_dedup_key, pd_status, pd_incident_id, pd_html_url, acknowledged_by, acknowledged_at,
-  diagnosis_verdict, diagnosed_at, proposed_actions, opened_at, resolved_at, created_at, updated_at`;
+  diagnosis_verdict, diagnosed_at, proposed_actions, commands_done, opened_at, resolved_at, created_at, updated_at`;
 
 function toIncident(r: Record<string, unknown>): IncidentRow {
   return {
@@ -110,6 +112,7 @@ function toIncident(r: Record<string, unknown>): IncidentRow {
     diagnosisVerdict: (r.diagnosis_verdict as string | null) ?? null,
     diagnosedAt: (r.diagnosed_at as Date | null) ?? null,
     proposedActions: (r.proposed_actions as ProposedAction[] | null) ?? [],
+    commandsDone: (r.commands_done as string[] | null) ?? [],
     openedAt: r.opened_at as Date,
     resolvedAt: (r.resolved_at as Date | null) ?? null,
     createdAt: r.created_at as Date,
@@ -467,6 +470,24 @@ export class IncidentStore {
         [id, diagnosis.verdict, JSON.stringify(diagnosis.actions)],
       );
       await this.appendEvent(c, id, { kind: 'diagnosed', ...diagnosis }, 'playbook');
+    });
+  }
+
+  /**
+   * Records a command that ran for the incident: a line on its message (kept to the last 10) and
+   * an event in its timeline.
+   */
+  async recordCommand(id: number, command: { requestId: string; line: string }): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query(
+        `UPDATE incidents SET commands_done = (
+           SELECT coalesce(jsonb_agg(x ORDER BY n), '[]') FROM (
+             SELECT x, n FROM jsonb_array_elements(commands_done || to_jsonb($2::text)) WITH ORDINALITY AS t(x, n)
+             ORDER BY n DESC LIMIT 10) recent),
+         updated_at = now() WHERE id = $1`,
+        [id, command.line],
+      );
+      await this.appendEvent(c, id, { kind: 'command', ...command }, 'commands');
     });
   }
 

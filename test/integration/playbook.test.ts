@@ -89,7 +89,8 @@ describe('the HighErrorRate playbook (runbook Scenario 1)', () => {
     expect(evidence).toMatch(/×\d+ /);
     expect(evidence).toContain('pg-connections');
 
-    // The proposed fix, clicked by the on-call: it says what it would run and changes nothing.
+    // The proposed fix, clicked by the on-call: a request with its plan in the incident's thread;
+    // nothing runs before someone else approves it.
     const pidBefore = await appPid('app-01');
     const click = await fetch(`${bot.slack.url}/_local/action`, {
       method: 'POST',
@@ -105,10 +106,19 @@ describe('the HighErrorRate playbook (runbook Scenario 1)', () => {
     const ephemeral = await eventually('the answer to the click', async () => {
       const res = await fetch(`${bot.slack.url}/_local/messages?channel=qnwis-alerts&include_ephemeral=1`);
       return ((await res.json()) as { text: string; ephemeral_user?: string }[]).find(
-        (m) => m.ephemeral_user && m.text.includes('sudo systemctl restart qnwis'),
+        (m) => m.ephemeral_user && m.text.includes('Requested R-'),
       );
     });
-    expect(ephemeral.text).toContain('nothing was changed');
+    expect(ephemeral.text).toContain('needs 1 approval by L1 or above');
+    const approval = await eventually('the approval message in the thread', async () => {
+      const res = await fetch(`${bot.slack.url}/_local/messages?channel=qnwis-alerts`);
+      return ((await res.json()) as { text: string; thread_ts: string | null; blocks?: unknown[] }[]).find(
+        (m) =>
+          m.thread_ts === top.ts &&
+          JSON.stringify(m.blocks ?? []).includes('sudo systemctl restart qnwis on app-01'),
+      );
+    });
+    expect(JSON.stringify(approval.blocks)).toContain('Waiting for approval');
     expect(await appPid('app-01')).toBe(pidBefore);
   });
 });

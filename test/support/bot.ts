@@ -37,6 +37,10 @@ export interface TestBot {
   db: pg.Pool;
   /** Restart the bot process part (same schema, queue and stand-ins). */
   restart(): Promise<void>;
+  /** Slack's signing secret (to sign a replayed interaction by hand). */
+  signingSecret: string;
+  /** A second bot replica on its own port: same database schema, queue prefix and stand-ins. */
+  replica(): Promise<{ url: string; stop(): Promise<void> }>;
   stop(): Promise<void>;
 }
 
@@ -116,6 +120,12 @@ export async function startTestBot(opts: TestBotOptions = {}): Promise<TestBot> 
     async restart() {
       await running.stop();
       running = await run(startup, log, { schema });
+    },
+    signingSecret,
+    async replica() {
+      const replicaPort = await freePort();
+      const other = await run(loadStartup([], { ...env, PORT: String(replicaPort) }), log, { schema });
+      return { url: `http://127.0.0.1:${replicaPort}`, stop: () => other.stop() };
     },
     async stop() {
       await running.stop();

@@ -29,6 +29,7 @@ const row = (over: Partial<IncidentRow> = {}): IncidentRow => ({
   diagnosisVerdict: null,
   diagnosedAt: null,
   proposedActions: [],
+  commandsDone: [],
   openedAt: new Date('2026-11-27T21:00:00Z'),
   resolvedAt: null,
   createdAt: new Date('2026-11-27T21:00:01Z'),

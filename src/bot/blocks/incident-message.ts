@@ -243,6 +243,14 @@ function diagnosisBlock(view: IncidentView): SectionBlock[] {
   return [{ type: 'section', text: mrkdwn(`🔎 *Diagnosis:* ${verdict}`, { verbatim: true }) }];
 }
 
+/** What was done: the commands that ran for the incident, newest last. */
+function commandsBlock(view: IncidentView): SectionBlock[] {
+  const done = view.commandsDone ?? [];
+  if (done.length === 0) return [];
+  const lines = done.slice(-5).map((l) => escapeTruncate(oneLine(l), 200));
+  return [{ type: 'section', text: mrkdwn(`🛠️ *Done:*\n${lines.join('\n')}`, { verbatim: true }) }];
+}
+
 /** The runbook fixes the playbook proposes; gone once the incident resolved. */
 function proposedButtons(view: IncidentView): ActionsBlock[] {
   if (view.status === 'resolved' || view.proposedActions.length === 0) return [];
@@ -265,6 +273,7 @@ export function incidentMessage(view: IncidentView, now: Date): { text: string; 
     statusLine(view, now),
     fields(view, now),
     ...diagnosisBlock(view),
+    ...commandsBlock(view),
   ];
   const context = requirements(view, now);
   let buttons = linkButtons(view);

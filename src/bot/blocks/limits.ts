@@ -23,6 +23,10 @@ export const SLACK_LIMITS = {
   buttonText: 75,
   buttonValue: 2000,
   url: 3000,
+  /** Confirmation dialog: title, text, and the confirm/deny button labels. */
+  confirmTitle: 100,
+  confirmText: 300,
+  confirmButton: 30,
   /** Message `text`: beyond about this Slack may answer `msg_too_long` (reported, warn-level). */
   messageText: 4000,
   /**
@@ -85,6 +89,17 @@ function checkElement(r: Report, where: string, el: unknown, actionIds: Set<stri
     r.string(`${where}.value`, el.value, SLACK_LIMITS.buttonValue);
     r.string(`${where}.url`, el.url, SLACK_LIMITS.url);
     r.string(`${where}.accessibility_label`, el.accessibility_label, SLACK_LIMITS.buttonText);
+  }
+  // A confirmation dialog (buttons and other interactive elements).
+  const confirm = el.confirm;
+  if (confirm !== undefined) {
+    if (!isObject(confirm)) r.add(`${where}.confirm`, 'must be an object');
+    else {
+      r.text(`${where}.confirm.title`, confirm.title, SLACK_LIMITS.confirmTitle, true);
+      r.text(`${where}.confirm.text`, confirm.text, SLACK_LIMITS.confirmText);
+      r.text(`${where}.confirm.confirm`, confirm.confirm, SLACK_LIMITS.confirmButton, true);
+      r.text(`${where}.confirm.deny`, confirm.deny, SLACK_LIMITS.confirmButton, true);
+    }
   }
 }
 

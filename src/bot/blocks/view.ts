@@ -35,6 +35,8 @@ export interface IncidentView {
   /** The playbook's one-line verdict, once its diagnostics ran. */
   diagnosis: string | null;
   /** Runbook fixes the playbook proposes (buttons until the incident resolves). */
+  /** What was done (commands that ran), oldest first. */
+  commandsDone?: readonly string[];
   proposedActions: {
     command: string;
     target: string;

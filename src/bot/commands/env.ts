@@ -6,6 +6,7 @@
 import type { Host, Inventory } from '../../inventory.js';
 import type { Logger } from '../../observability/logger.js';
 import type { DiagnosticContext, DiagnosticResult } from '../../ops/diagnostics/types.js';
+import type { AuditTrail } from '../../store/audit-trail.js';
 import type { IncidentStore } from '../../store/incidents.js';
 
 /** One diagnostic to run on one target (a host name, or "fleet"). */
@@ -54,6 +55,8 @@ export interface CommandEnv {
   readonly diagnostics: DiagnosticContext;
   readonly runDiagnostics: RunDiagnostics;
   readonly incidents: IncidentStore;
+  /** The hash-chained audit trail, for `/qnwis audit` (absent: the verb says it is unavailable). */
+  readonly auditTrail?: Pick<AuditTrail, 'list'>;
   readonly security: SecurityQueries;
   readonly getJson: GetJson;
   /** Deadline of the maintenance GET. */

@@ -9,10 +9,13 @@
  * `grep -F` as one quoted argument, and a Redis pattern must lie inside the cache key space.
  */
 
+import { InvalidArgumentError } from '../../errors.js';
 import { hostsWithRole, type Inventory } from '../../inventory.js';
 import { assertPatternAllowed } from '../../ops/adapters/redis.js';
+import { parseDurationSec } from '../../ops/commands/catalog.js';
 import { type Token, tokenize } from './tokenize.js';
 import {
+  AUDIT_SINCE_MAX_SEC,
   DB_VIEWS,
   type DbView,
   GREP_MAX_LENGTH,
@@ -41,7 +44,14 @@ export type QnwisCommand =
   | { readonly verb: 'security' }
   | { readonly verb: 'cert' }
   | { readonly verb: 'incidents' }
-  | { readonly verb: 'incident'; readonly id: number; readonly key: string };
+  | { readonly verb: 'incident'; readonly id: number; readonly key: string }
+  | {
+      readonly verb: 'audit';
+      /** Only this Slack user's entries. */
+      readonly userId: string | null;
+      /** Only entries of the last this many seconds. */
+      readonly sinceSec: number | null;
+    };
 
 export interface Invocation {
   readonly command: QnwisCommand;
@@ -290,6 +300,8 @@ function parseVerb(verb: Verb, args: Args, ctx: ParseContext): QnwisCommand {
       }
       return { verb: 'incident', id, key: `QNWIS-${id}` };
     }
+    case 'audit':
+      return parseAudit(args);
     default: {
       const never: never = verb;
       throw new UsageError(null, `unknown command ${quoteForMessage(String(never))}`);
@@ -347,6 +359,41 @@ function parseLogs(args: Args, ctx: ParseContext): QnwisCommand {
     checkText('logs', '--grep text', grep, GREP_MAX_LENGTH);
   }
   return { verb: 'logs', host, log, grep: grep ?? null, lines };
+}
+
+function parseAudit(args: Args): QnwisCommand {
+  const user = args.takeFlag('user');
+  const since = args.takeFlag('since');
+  args.done();
+  let userId: string | null = null;
+  if (user !== undefined) {
+    userId = slackUserId(user);
+    if (!userId) {
+      throw new UsageError(
+        'audit',
+        `--user ${quoteForMessage(user)} is not a Slack user: mention them (@name) or give their id (U…)`,
+      );
+    }
+  }
+  let sinceSec: number | null = null;
+  if (since !== undefined) {
+    try {
+      sinceSec = parseDurationSec(since, '--since', 60, AUDIT_SINCE_MAX_SEC);
+    } catch (err) {
+      if (err instanceof InvalidArgumentError) throw new UsageError('audit', err.message);
+      throw err;
+    }
+  }
+  return { verb: 'audit', userId, sinceSec };
+}
+
+/**
+ * A Slack user id from a mention as Slack sends it (`<@U0ONCALL01>`, `<@U0ONCALL01|oncall>`),
+ * `@U0ONCALL01` or the bare id; null for anything else (a plain `@name` cannot be resolved here).
+ */
+export function slackUserId(text: string): string | null {
+  const m = /^(?:<@([UW][A-Z0-9]{2,30})(?:\|[^<>]{0,80})?>|@?([UW][A-Z0-9]{2,30}))$/.exec(text);
+  return m?.[1] ?? m?.[2] ?? null;
 }
 
 /** An unquoted word starting with "-" where a value is expected: an option we do not know. */

@@ -10,7 +10,8 @@
  * person sees "Something went wrong (ref …)". Every invocation is one row in `command_audit`.
  */
 import { randomBytes } from 'node:crypto';
-import type { App, RespondArguments } from '@slack/bolt';
+import type { App, RespondArguments, SlashCommand } from '@slack/bolt';
+import type { CommandRequests } from '../../approvals/service.js';
 import { type Config, secretFromConfig } from '../../config.js';
 import { UserFacingError } from '../../errors.js';
 import type { Inventory } from '../../inventory.js';
@@ -20,21 +21,22 @@ import { QueryLogReader } from '../../ops/adapters/query-log.js';
 import { runDiagnostics } from '../../ops/diagnostics/index.js';
 import type { DiagnosticContext } from '../../ops/diagnostics/types.js';
 import { type AuditResult, CommandAuditStore } from '../../store/audit.js';
+import { AuditTrail } from '../../store/audit-trail.js';
 import type { Db } from '../../store/db.js';
 import type { IncidentStore } from '../../store/incidents.js';
 import {
-  type Access,
-  decide,
   type ListUserGroups,
   type ResolvedRole,
   RoleDirectory,
   type RolePolicy,
   refusalText,
 } from '../roles.js';
+import { decideVerb } from './access.js';
 import type { CommandReply, ReplyMeta } from './blocks/common.js';
 import { failureReply, refusalReply, runningText, usageReply } from './blocks/messages.js';
 import type { CommandEnv, GetJson, RunDiagnostics, SecurityQueries } from './env.js';
 import { type ParseContext, parseContextFromInventory, parseQnwisCommand } from './parse.js';
+import { BREAK_GLASS_VERB, isRequestText, parseRequestText } from './request-parse.js';
 import { auditArgs, runQnwisCommand } from './run.js';
 
 export const QNWIS_COMMAND = '/qnwis';
@@ -46,6 +48,8 @@ export interface QnwisCommandDeps {
   readonly log: Logger;
   /** Default: Slack `usergroups.list` with `include_users` through the app's client. */
   readonly listUserGroups?: ListUserGroups;
+  /** Command requests (`/qnwis restart app-02`, `/qnwis break-glass …`); absent: read-only verbs only. */
+  readonly requests?: CommandRequests | null;
   /** Default "/qnwis". */
   readonly command?: string;
   /** A command still running after this answers "did not finish" (default 30 s). */
@@ -75,13 +79,100 @@ export function registerQnwisCommand(app: App, deps: QnwisCommandDeps): void {
   const running = new Map<string, number>();
   const ref = deps.newRef ?? newRef;
 
+  /**
+   * `/qnwis <command> …` and `/qnwis break-glass …`: planned and decided by the approval policy
+   * (which checks the person's level), so the read-only role gate does not apply. The approval
+   * message is posted in the channel for everyone; the asker gets the outcome privately.
+   */
+  async function handleRequest(
+    requests: CommandRequests,
+    io: {
+      command: SlashCommand;
+      ack: (msg?: RespondArguments) => Promise<void>;
+      respond: (msg: RespondArguments) => Promise<unknown>;
+      meta: ReplyMeta;
+      started: number;
+      commandName: string;
+    },
+  ): Promise<void> {
+    const { command, meta } = io;
+    const text = command.text ?? '';
+    const parsed = parseRequestText(text, deps.env.inventory);
+    const verb =
+      parsed.kind === 'command'
+        ? parsed.command.name
+        : parsed.kind === 'break-glass'
+          ? BREAK_GLASS_VERB
+          : parsed.verb;
+    const role = await roles.roleOf(command.user_id).catch((): ResolvedRole => ({ role: null, via: [] }));
+    const record = (result: AuditResult, detail: string | null, args: Record<string, unknown>) =>
+      writeAudit(deps.audit, log, {
+        ref: meta.ref,
+        at: meta.now,
+        userId: command.user_id,
+        userName: command.user_name ?? null,
+        teamId: command.team_id ?? null,
+        channelId: command.channel_id,
+        channelName: command.channel_name ?? null,
+        command: io.commandName,
+        verb,
+        args,
+        rawText: text,
+        role: role.role,
+        private: true,
+        result,
+        detail,
+        durationMs: performance.now() - io.started,
+        // An accepted request is in the trail already (the request store writes its 'request' row).
+        trailKind: result === 'ok' ? null : 'refusal',
+      });
+    if (parsed.kind === 'error') {
+      await io.ack(asResponse(usageReply(parsed.error, parsed.usage, meta), 'ephemeral'));
+      await record('invalid', parsed.error, {});
+      return;
+    }
+    await io.ack({
+      response_type: 'ephemeral',
+      text:
+        parsed.kind === 'command'
+          ? `Planning \`${verb}\`… nothing runs before it is approved.`
+          : 'Declaring break-glass…',
+    });
+    const asker = { id: command.user_id, name: command.user_name ?? null };
+    try {
+      if (parsed.kind === 'break-glass') {
+        const answer = await requests.breakGlass(asker, parsed.reason, parsed.durationMs, command.channel_id);
+        await record(answer.startsWith('Break-glass refused') ? 'refused' : 'ok', answer, {
+          reason: parsed.reason,
+          durationMs: parsed.durationMs ?? null,
+        });
+        await deliver(io.respond, { response_type: 'ephemeral', text: answer }, log, meta.ref);
+        return;
+      }
+      const out = await requests.request(asker, parsed.command, {
+        channelId: command.channel_id,
+        threadTs: null,
+        incidentId: null,
+      });
+      await record(out.ok ? 'ok' : 'refused', out.ok ? out.request.id : out.text, { ...parsed.command.args });
+      await deliver(io.respond, { response_type: 'ephemeral', text: out.text }, log, meta.ref);
+    } catch (err) {
+      log.error({ err, ref: meta.ref, verb }, 'command request failed');
+      await record('error', err instanceof Error ? err.name : 'unknown', {});
+      await deliver(io.respond, asResponse(failureReply(meta), 'ephemeral'), log, meta.ref);
+    }
+  }
+
   app.command(commandName, async ({ command, ack, respond }) => {
     const started = performance.now();
     const meta: ReplyMeta = { userId: command.user_id, now: deps.env.now(), ref: ref() };
     const text = command.text ?? '';
+    if (deps.requests && isRequestText(text)) {
+      await handleRequest(deps.requests, { command, ack, respond, meta, started, commandName });
+      return;
+    }
     const parsed = parseQnwisCommand(text, parseContext);
     const verb = parsed.ok ? parsed.invocation.command.verb : parsed.verb;
-    const access: Access = verb === 'help' ? 'open' : 'read';
     const role = await roles.roleOf(command.user_id).catch((err: unknown): ResolvedRole => {
       log.error({ err, ref: meta.ref }, 'role lookup failed');
       return { role: null, via: [] };
@@ -110,7 +201,7 @@ export function registerQnwisCommand(app: App, deps: QnwisCommandDeps): void {
         durationMs: performance.now() - started,
       });
 
-    const decision = decide(deps.rolePolicy, access, role.role);
+    const decision = decideVerb(deps.rolePolicy, verb, role.role);
     if (!decision.allowed) {
       const what = verb ? `\`${commandName} ${verb}\`` : `\`${commandName}\``;
       await ack(
@@ -265,12 +356,14 @@ export function createQnwisCommandDeps(
       statementTimeoutMs: opts.config.PG_STATEMENT_TIMEOUT_MS,
       logger: opts.log,
     });
+  const auditTrail = new AuditTrail(opts.db);
   return {
     env: {
       inventory: opts.inventory,
       diagnostics: opts.diagnostics,
       runDiagnostics: opts.runDiagnostics ?? runDiagnostics,
       incidents: opts.store,
+      auditTrail,
       security: reader,
       getJson: opts.getJson ?? getJson,
       httpTimeoutMs: opts.config.HTTP_TIMEOUT_MS,
@@ -282,7 +375,7 @@ export function createQnwisCommandDeps(
       groups: opts.config.SLACK_GROUP_ROLES,
       readMinimum: opts.config.SLACK_READ_MIN_ROLE,
     },
-    audit: new CommandAuditStore(opts.db),
+    audit: new CommandAuditStore(opts.db, auditTrail),
     log: opts.log,
     async close() {
       if (reader instanceof QueryLogReader) await reader.close();

@@ -5,6 +5,7 @@
  * failures reject (the caller turns them into "something went wrong (ref …)").
  */
 import { assertNever } from '../../errors.js';
+import { auditReply } from './blocks/audit.js';
 import type { CommandReply, ReplyMeta } from './blocks/common.js';
 import { diagnosticsReply } from './blocks/diagnostics.js';
 import { incidentNotFoundReply, incidentReply, incidentsReply } from './blocks/incidents.js';
@@ -16,6 +17,7 @@ import { statusReply } from './blocks/status.js';
 import type { CommandEnv } from './env.js';
 import { incidentDetail, openIncidents } from './incident-queries.js';
 import type { QnwisCommand } from './parse.js';
+import { listAudit } from './verbs/audit.js';
 import { CERT_RUNBOOK, runCert } from './verbs/cert.js';
 import { DB_VIEW_SPECS, runDb } from './verbs/db.js';
 import { fetchLogs } from './verbs/logs.js';
@@ -104,6 +106,8 @@ export async function runQnwisCommand(
       const detail = await incidentDetail(env.incidents, command.id);
       return detail ? incidentReply(detail, meta) : incidentNotFoundReply(command.key, meta);
     }
+    case 'audit':
+      return auditReply(await listAudit(command, env), meta);
     default:
       return assertNever(command, 'command');
   }

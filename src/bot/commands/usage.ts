@@ -3,6 +3,7 @@
  * errors and the role policy's "read" classification. Pure data.
  */
 import { GREP_MAX_LENGTH, LOG_LINES } from '../../ops/log-commands.js';
+import type { RoleLevel } from '../roles.js';
 
 export const VERBS = [
   'help',
@@ -14,6 +15,7 @@ export const VERBS = [
   'cert',
   'incidents',
   'incident',
+  'audit',
 ] as const;
 export type Verb = (typeof VERBS)[number];
 
@@ -40,7 +42,14 @@ export interface VerbSpec {
   /** The runbook section it stands for. */
   readonly runbook: string;
   readonly examples: readonly string[];
+  /** Least role for this verb when above the read minimum (SLACK_READ_MIN_ROLE); say so in `summary`. */
+  readonly minimumRole?: RoleLevel;
 }
+
+/** `/qnwis audit` shows at most this many entries. */
+export const AUDIT_LIST_LIMIT = 20;
+/** The furthest back `--since` reaches. */
+export const AUDIT_SINCE_MAX_SEC = 366 * 86_400;
 
 export const VERB_SPECS: Readonly<Record<Verb, VerbSpec>> = {
   help: {
@@ -103,6 +112,17 @@ export const VERB_SPECS: Readonly<Record<Verb, VerbSpec>> = {
     summary: 'one incident (QNWIS-123 or 123) with its timeline',
     runbook: 'Incident Response',
     examples: ['/qnwis incident QNWIS-42'],
+  },
+  audit: {
+    usage: '/qnwis audit [--user @PERSON|U…] [--since 24h]',
+    summary: `the newest ${AUDIT_LIST_LIMIT} entries of the tamper-evident audit trail (who, what, when, request), of one person or since a time; for L2 senior SRE and above`,
+    runbook: 'Audit trail (npm run audit -- verify checks the chain)',
+    examples: [
+      '/qnwis audit',
+      '/qnwis audit --user @oncall --since 24h',
+      '/qnwis audit --since 30m --private',
+    ],
+    minimumRole: 'L2',
   },
 };
 

@@ -2,7 +2,10 @@
  * The short `/qnwis` messages: help, usage errors, the refusal, "running…", and the failure with
  * its reference id. Pure.
  */
+
 import type { KnownBlock } from '@slack/web-api';
+import { CATALOG, COMMAND_NAMES } from '../../../ops/commands/catalog.js';
+import { BREAK_GLASS_USAGE } from '../request-parse.js';
 import type { Verb } from '../usage.js';
 import { GLOBAL_FLAGS_USAGE, VERB_SPECS, VERBS } from '../usage.js';
 import { type CommandReply, context, fitReply, header, md, type ReplyMeta, section } from './common.js';
@@ -16,14 +19,28 @@ export function helpReply(topic: Verb | null, meta: ReplyMeta): CommandReply {
     blocks.push(section(`*Examples*\n${spec.examples.map((e) => `\`${md(e, 200)}\``).join('\n')}`));
     blocks.push(context([`Runbook: ${md(spec.runbook, 200)} · ${GLOBAL_FLAGS_USAGE}`]));
   } else {
-    blocks.push(header('/qnwis — the operations runbook, read-only'));
+    blocks.push(header('/qnwis — the operations runbook'));
     const lines = VERBS.map(
       (v) => `\`${md(VERB_SPECS[v].usage, 200)}\`\n      ${md(VERB_SPECS[v].summary, 300)}`,
     );
-    blocks.push(section(lines.slice(0, 5).join('\n')));
+    blocks.push(section(`*Read-only*\n${lines.slice(0, 5).join('\n')}`));
     blocks.push(section(lines.slice(5).join('\n')));
+    // The runbook's fixes: requests that run only once the approval policy is met.
+    const fixes = COMMAND_NAMES.map(
+      (n) => `\`${md(CATALOG[n].usage, 200)}\` — ${md(CATALOG[n].summary, 200)}`,
+    );
+    blocks.push(section(`*Fixes (need approval)*\n${fixes.slice(0, 8).join('\n')}`));
+    blocks.push(section(fixes.slice(8).join('\n')));
     blocks.push(
-      context([GLOBAL_FLAGS_USAGE, 'Read-only: nothing here changes a host. Every command is audited.']),
+      section(
+        `\`${BREAK_GLASS_USAGE}\` — L2+: one approval suffices for anything during the window; announced and audited`,
+      ),
+    );
+    blocks.push(
+      context([
+        GLOBAL_FLAGS_USAGE,
+        'Read-only verbs change nothing. A fix posts an approval message with its plan; nothing runs before it is approved. Everything is audited.',
+      ]),
     );
   }
   blocks.push(context([`ref \`${meta.ref}\``]));
