@@ -536,10 +536,16 @@ export class Lab {
       await this.systemctl(lb, 'reload', 'nginx');
       // nginx swaps its workers after the HUP: wait until the new certificate is what it serves.
       const want = new X509Certificate(readFileSync(this.tlsLivePath('cert.pem'))).fingerprint256;
+      // Old workers finish their connections before they exit, and a new connection may still
+      // reach one: only several handshakes in a row with the new certificate mean it is served.
+      let streak = 0;
       await waitFor(
         'nginx to serve the new certificate',
-        async () => (await servedFingerprint(listen)) === want,
-        10_000,
+        async () => {
+          streak = (await servedFingerprint(listen)) === want ? streak + 1 : 0;
+          return streak >= 5;
+        },
+        20_000,
       );
     }
   }
