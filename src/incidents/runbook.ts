@@ -69,3 +69,28 @@ export function runbookSection(
     RUNBOOK_SECTIONS[alertname] ?? annotations.runbook ?? 'Incident Response › Incident Response Workflow'
   );
 }
+
+/**
+ * The runbook's clock: "Acknowledge alerts within 15 minutes" (On-Call Responsibilities) and the
+ * Incident Response Workflow's diagnose < 30 min, mitigate < 1 h, resolve < 4 h, post-mortem < 48 h.
+ * The workflow does not say what the 48 h count from; the bot counts them from the resolution.
+ */
+export const RESPONSE_TARGETS = {
+  acknowledgeMinutes: 15,
+  diagnoseMinutes: 30,
+  mitigateMinutes: 60,
+  resolveMinutes: 240,
+  postmortemHours: 48,
+} as const;
+
+/**
+ * "Maintenance Windows › Scheduled Maintenance": every 2nd Sunday, 02:00–04:00 UTC, announced 48 h
+ * ahead. Read, as issue 7 does, as the second Sunday of each month (not every other Sunday).
+ */
+export const MAINTENANCE_WINDOW = {
+  weekday: 'sun',
+  ordinal: 2,
+  startUtc: '02:00',
+  endUtc: '04:00',
+  noticeHours: 48,
+} as const;
