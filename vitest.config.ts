@@ -21,6 +21,10 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 30_000,
           hookTimeout: 120_000,
+          // One file at a time: many of them change the shared lab for real (restarts, faults, a
+          // failover, maintenance mode, flushes), and two at once make each other's assertions lie.
+          pool: 'forks',
+          poolOptions: { forks: { singleFork: true } },
         },
       },
       {

@@ -416,7 +416,7 @@ describe('Cancel while a command runs', () => {
 });
 
 describe('break-glass', () => {
-  it('L1 cannot declare it; L2 can, it is announced, and flushdb then needs one approval', async () => {
+  it('L1 cannot declare it; L2 can, it is announced, and failover then needs one approval', async () => {
     await slash(ONCALL, 'break-glass "drill"');
     await eventually('the refusal', async () =>
       (await ephemeralTo(ONCALL)).some((t) => t.includes('Break-glass refused') && t.includes('L2')),
@@ -428,11 +428,17 @@ describe('break-glass', () => {
     expect(JSON.stringify(announced.blocks)).toContain('<!here>');
     expect(JSON.stringify(announced.blocks)).toContain('drill: primary unreachable');
 
-    await slash(ONCALL, 'flushdb');
-    const req = await eventually('the flushdb request', async () => {
+    // failover: two approvals (one L2+) normally; its plan comes from the inventory alone, so it
+    // does not depend on what other tests do to the shared lab meanwhile.
+    await slash(ONCALL, 'failover --force');
+    const req = await eventually('the failover request', async () => {
+      const refused = (await ephemeralTo(ONCALL)).find(
+        (t) => t.includes('Not requested') && t.includes('failover'),
+      );
+      if (refused) throw new Error(refused);
       const id = await latestRequestId();
       const m = approvalMessageFor(await messages(), id);
-      return m?.text.includes('flushdb') ? { id, m } : undefined;
+      return m?.text.includes('failover') ? { id, m } : undefined;
     });
     const text = JSON.stringify(req.m.blocks);
     expect(text).toContain('1 approval by L1 or above');
