@@ -12,7 +12,7 @@ import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createCommandProcessor } from './approvals/run.js';
 import { CommandRequests } from './approvals/service.js';
-import { createWebClient, SlackChatClient } from './bot/chat.js';
+import { createWebClient, PatientChatClient, SlackChatClient } from './bot/chat.js';
 import { createQnwisCommandDeps, registerQnwisCommand } from './bot/commands/register.js';
 import { RoleDirectory } from './bot/roles.js';
 import {
@@ -211,6 +211,8 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
   const requestStore = new RequestStore(db, audit);
   const webClient = createWebClient(slack.token, slack.apiUrl);
   const chat = new SlackChatClient(webClient);
+  // Approval messages and command progress are awaited by people now: they wait out a 429.
+  const patientChat = new PatientChatClient(chat);
   const roles = new RoleDirectory({
     policy: {
       users: config.SLACK_ROLES,
@@ -235,7 +237,7 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
     context: commandContext,
     policy: approvalPolicy,
     roles,
-    chat,
+    chat: patientChat,
     queue: queues.commands,
     log,
   });
@@ -366,7 +368,7 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
         context: commandContext,
         policy: approvalPolicy,
         roles,
-        chat,
+        chat: patientChat,
         log,
         workerId: `${hostname()}:${process.pid}`,
         onIncidentChanged: async (incidentId) => {

@@ -5,6 +5,8 @@
  * whole queue: pacing is per channel and belongs to the caller (CONTRACTS.md). It does not retry
  * on its own either; BullMQ retries transient failures with backoff.
  */
+
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   type ChatPostMessageArguments,
   ErrorCode,
@@ -162,5 +164,45 @@ export class SlackChatClient implements ChatClient {
     // Slack always names the file it completed; without an id the answer is not one we understand.
     if (!fileId) throw new SlackRejectedError('files.uploadV2', 'missing_file_id');
     return { fileId };
+  }
+}
+
+/**
+ * A ChatClient that waits out Slack's 429s (Retry-After) and tries again, a few times: for the
+ * messages a person is waiting on right now (an approval message, a command's progress), which are
+ * not delivered through the paced Slack queue. Other failures pass through at once.
+ */
+export class PatientChatClient implements ChatClient {
+  private readonly inner: ChatClient;
+  private readonly attempts: number;
+  private readonly maxWaitMs: number;
+  constructor(inner: ChatClient, opts: { attempts?: number; maxWaitMs?: number } = {}) {
+    this.inner = inner;
+    this.attempts = opts.attempts ?? 5;
+    this.maxWaitMs = opts.maxWaitMs ?? 30_000;
+  }
+
+  private async patiently<T>(call: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await call();
+      } catch (err) {
+        if (!(err instanceof SlackRateLimitedError) || attempt >= this.attempts) throw err;
+        await delay(Math.min(this.maxWaitMs, Math.max(1, err.retryAfterSec) * 1000));
+      }
+    }
+  }
+
+  postMessage(channel: string, message: SlackMessage, threadTs?: string): Promise<PostedMessage> {
+    return this.patiently(() => this.inner.postMessage(channel, message, threadTs));
+  }
+  updateMessage(channel: string, ts: string, message: SlackMessage): Promise<void> {
+    return this.patiently(() => this.inner.updateMessage(channel, ts, message));
+  }
+  permalink(channel: string, ts: string): Promise<string | null> {
+    return this.patiently(() => this.inner.permalink(channel, ts));
+  }
+  uploadFile(channel: string, file: FileUpload, threadTs?: string): Promise<UploadedFile> {
+    return this.inner.uploadFile(channel, file, threadTs);
   }
 }
