@@ -5,23 +5,19 @@
  * planned identity) and verify: the backend is gone. A plan whose backend changed is refused by
  * the precheck, and by the terminate itself when it gets that far. The fault is healed in finally.
  */
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Faults, REPORTS_ROLE } from '../../lab/faults.js';
 import { getHost, type Inventory } from '../../src/inventory.js';
-import type { ActiveQuery } from '../../src/ops/adapters/postgres.js';
-import { FleetDatabase } from '../../src/ops/adapters/postgres.js';
-import { FleetCache } from '../../src/ops/adapters/redis.js';
-import { SshRunner } from '../../src/ops/adapters/ssh.js';
+import type { ActiveQuery, FleetDatabase } from '../../src/ops/adapters/postgres.js';
+import type { FleetCache } from '../../src/ops/adapters/redis.js';
+import type { SshRunner } from '../../src/ops/adapters/ssh.js';
 import { parseCommand } from '../../src/ops/commands/catalog.js';
-import {
-  type CommandContext,
-  createCommandContext,
-  killQuery,
-  type StepProgress,
-} from '../../src/ops/commands/index.js';
-import { createDiagnosticContext, runDiagnostics } from '../../src/ops/diagnostics/index.js';
+import { type CommandContext, killQuery, type StepProgress } from '../../src/ops/commands/index.js';
+import { runDiagnostics } from '../../src/ops/diagnostics/index.js';
 import type { PgActiveQueriesData } from '../../src/ops/diagnostics/pg-active-queries.js';
-import { lab, labCredentials, labInventory } from '../support/lab.js';
+import { openLabFleet } from '../support/fleet.js';
+import { lab } from '../support/lab.js';
 
 let inventory: Inventory;
 let ssh: SshRunner;
@@ -31,21 +27,7 @@ let ctx: CommandContext;
 const faults = new Faults(lab);
 
 beforeAll(async () => {
-  inventory = labInventory();
-  const creds = await labCredentials();
-  ssh = new SshRunner({ connectTimeoutMs: 3_000 });
-  db = new FleetDatabase({ database: inventory.database, password: creds.postgres.ops });
-  cache = new FleetCache({ cache: inventory.cache, password: undefined });
-  ctx = createCommandContext(
-    createDiagnosticContext({
-      inventory,
-      ssh,
-      db,
-      cache,
-      adminToken: creds.adminToken,
-      stepTimeoutMs: 5_000,
-    }),
-  );
+  ({ inventory, ssh, db, cache, ctx } = await openLabFleet());
 });
 
 afterAll(async () => {

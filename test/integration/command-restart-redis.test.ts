@@ -8,25 +8,26 @@
  * that empty data set, while a restarted replica gets every key back from its primary. After the
  * primary's restart every app host reconnects (/health/detailed reports redis ok again).
  */
+
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getHost, type Inventory } from '../../src/inventory.js';
-import { FleetDatabase } from '../../src/ops/adapters/postgres.js';
-import { FleetCache } from '../../src/ops/adapters/redis.js';
-import { SshRunner } from '../../src/ops/adapters/ssh.js';
+import type { FleetDatabase } from '../../src/ops/adapters/postgres.js';
+import type { FleetCache } from '../../src/ops/adapters/redis.js';
+import type { SshRunner } from '../../src/ops/adapters/ssh.js';
 import { parseCommand } from '../../src/ops/commands/catalog.js';
 import {
   type CommandContext,
-  createCommandContext,
   type RestartRedisArgs,
   restartRedis,
   type StepProgress,
 } from '../../src/ops/commands/index.js';
 import type { HealthData } from '../../src/ops/diagnostics/health.js';
-import { createDiagnosticContext, runDiagnostics } from '../../src/ops/diagnostics/index.js';
+import { runDiagnostics } from '../../src/ops/diagnostics/index.js';
 import { serviceMainPid } from '../../src/ops/host-commands.js';
-import { lab, labCredentials, labInventory } from '../support/lab.js';
+import { openLabFleet } from '../support/fleet.js';
+import { lab } from '../support/lab.js';
 
 let inventory: Inventory;
 let ssh: SshRunner;
@@ -37,21 +38,7 @@ const direct = new Map<string, Redis>();
 const KEY = `qnwis:cache:test:restart-redis:${randomUUID()}`;
 
 beforeAll(async () => {
-  inventory = labInventory();
-  const creds = await labCredentials();
-  ssh = new SshRunner({ connectTimeoutMs: 3_000 });
-  db = new FleetDatabase({ database: inventory.database, password: creds.postgres.ops });
-  cache = new FleetCache({ cache: inventory.cache, password: undefined });
-  ctx = createCommandContext(
-    createDiagnosticContext({
-      inventory,
-      ssh,
-      db,
-      cache,
-      adminToken: creds.adminToken,
-      stepTimeoutMs: 5_000,
-    }),
-  );
+  ({ inventory, ssh, db, cache, ctx } = await openLabFleet());
 });
 
 afterAll(async () => {

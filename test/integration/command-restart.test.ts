@@ -4,13 +4,14 @@
  * MainPID and the `health` diagnostic ok). A precheck on a host the inventory does not have, or one
  * that cannot be reached, refuses with a sentence.
  */
+
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getHost, type Inventory, parseInventory } from '../../src/inventory.js';
 import { checkHealth } from '../../src/ops/adapters/http.js';
-import { FleetDatabase } from '../../src/ops/adapters/postgres.js';
-import { FleetCache } from '../../src/ops/adapters/redis.js';
-import { parseKnownHosts, pinsFromKnownHosts, SshRunner } from '../../src/ops/adapters/ssh.js';
+import type { FleetDatabase } from '../../src/ops/adapters/postgres.js';
+import type { FleetCache } from '../../src/ops/adapters/redis.js';
+import { parseKnownHosts, pinsFromKnownHosts, type SshRunner } from '../../src/ops/adapters/ssh.js';
 import { parseCommand } from '../../src/ops/commands/catalog.js';
 import {
   type CommandContext,
@@ -21,7 +22,7 @@ import {
 } from '../../src/ops/commands/index.js';
 import { createDiagnosticContext } from '../../src/ops/diagnostics/index.js';
 import { serviceMainPid } from '../../src/ops/host-commands.js';
-import { labCredentials, labInventory } from '../support/lab.js';
+import { openLabFleet } from '../support/fleet.js';
 
 let inventory: Inventory;
 let ssh: SshRunner;
@@ -31,15 +32,7 @@ let ctx: CommandContext;
 let adminToken: string;
 
 beforeAll(async () => {
-  inventory = labInventory();
-  const creds = await labCredentials();
-  adminToken = creds.adminToken;
-  ssh = new SshRunner({ connectTimeoutMs: 3_000 });
-  db = new FleetDatabase({ database: inventory.database, password: creds.postgres.ops });
-  cache = new FleetCache({ cache: inventory.cache, password: undefined });
-  ctx = createCommandContext(
-    createDiagnosticContext({ inventory, ssh, db, cache, adminToken, stepTimeoutMs: 5_000 }),
-  );
+  ({ inventory, ssh, db, cache, ctx, adminToken } = await openLabFleet());
 });
 
 afterAll(async () => {

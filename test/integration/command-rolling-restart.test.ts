@@ -11,25 +11,25 @@
  *   app-01 as restarted, app-02 as restarted but unhealthy and app-03 as not touched. The fault is
  *   healed in finally and every app host is healthy again before the file ends.
  */
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Faults } from '../../lab/faults.js';
 import { getHost, hostsWithRole, type Inventory } from '../../src/inventory.js';
 import { checkHealth } from '../../src/ops/adapters/http.js';
-import { FleetDatabase } from '../../src/ops/adapters/postgres.js';
-import { FleetCache } from '../../src/ops/adapters/redis.js';
-import { SshRunner } from '../../src/ops/adapters/ssh.js';
+import type { FleetDatabase } from '../../src/ops/adapters/postgres.js';
+import type { FleetCache } from '../../src/ops/adapters/redis.js';
+import type { SshRunner } from '../../src/ops/adapters/ssh.js';
 import { parseCommand } from '../../src/ops/commands/catalog.js';
 import {
   type CommandContext,
-  createCommandContext,
   createRollingRestartCommand,
   type RollingRestartArgs,
   rollingRestart,
   type StepProgress,
 } from '../../src/ops/commands/index.js';
-import { createDiagnosticContext } from '../../src/ops/diagnostics/index.js';
 import { serviceMainPid } from '../../src/ops/host-commands.js';
-import { lab, labCredentials, labInventory } from '../support/lab.js';
+import { openLabFleet } from '../support/fleet.js';
+import { lab } from '../support/lab.js';
 
 const APPS = ['app-01', 'app-02', 'app-03'];
 const LB_HEALTH = 'http://127.0.4.1:8080/health';
@@ -42,21 +42,7 @@ let ctx: CommandContext;
 const faults = new Faults(lab);
 
 beforeAll(async () => {
-  inventory = labInventory();
-  const creds = await labCredentials();
-  ssh = new SshRunner({ connectTimeoutMs: 3_000 });
-  db = new FleetDatabase({ database: inventory.database, password: creds.postgres.ops });
-  cache = new FleetCache({ cache: inventory.cache, password: undefined });
-  ctx = createCommandContext(
-    createDiagnosticContext({
-      inventory,
-      ssh,
-      db,
-      cache,
-      adminToken: creds.adminToken,
-      stepTimeoutMs: 5_000,
-    }),
-  );
+  ({ inventory, ssh, db, cache, ctx } = await openLabFleet());
   expect(hostsWithRole(inventory, 'app').map((h) => h.name)).toEqual(APPS);
 });
 
