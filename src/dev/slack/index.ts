@@ -2,7 +2,12 @@
 export { BLOCK_LIMITS, checkMessageContent, validateBlocks, validateView } from './blocks-validate.js';
 export { createTsGenerator, formatTs, parseTs } from './ids.js';
 export { inspectMessage } from './inspection.js';
-export { InteractionError, Interactions } from './interactions.js';
+export {
+  type DeliveryResult,
+  type DeliveryTransport,
+  InteractionError,
+  Interactions,
+} from './interactions.js';
 export {
   type BotAnswer,
   blockActionsPayload,
@@ -22,5 +27,14 @@ export {
   startSlackLocal,
 } from './server.js';
 export { isValidSlackSignature, signSlackRequest, slackSignatureHeaders } from './signing.js';
+export {
+  DISCONNECT_REASONS,
+  type DisconnectReason,
+  type EnvelopeOutcome,
+  type EnvelopeType,
+  SOCKET_MODE_PATH,
+  type SocketConnectionInfo,
+  SocketModeHub,
+} from './socket-mode.js';
 export { SlackStore } from './store.js';
 export { callWebApi, SlackApiError, SUPPORTED_METHODS } from './web-api.js';

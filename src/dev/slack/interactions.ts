@@ -18,6 +18,7 @@ import {
   viewSubmissionPayload,
 } from './outbound.js';
 import { SLACKBOT } from './seed.js';
+import type { SocketModeHub } from './socket-mode.js';
 import {
   type InteractionKind,
   type Json,
@@ -43,10 +44,15 @@ export class InteractionError extends Error {
 }
 
 export interface DeliveryResult {
-  /** The bot's HTTP status; null when it did not answer (refused, timed out). */
+  /**
+   * The bot's HTTP status; null when it did not answer (refused, timed out). Over Socket Mode
+   * (no HTTP status) 200 stands for an ack in time.
+   */
   status: number | null;
-  /** The bot's body (parsed JSON, or text). */
+  /** The bot's body (parsed JSON, or text); over Socket Mode the ack's payload ('' without one). */
   body: unknown;
+  /** How it reached the bot: signed HTTP POST to the Request URL, or a Socket Mode envelope. */
+  transport?: DeliveryTransport;
   /** Slack's name for a failed delivery, as the user sees it. */
   error?: string;
   delivery_id?: string;
@@ -61,6 +67,8 @@ export interface ViewSubmitResult extends DeliveryResult {
   view?: Json;
 }
 
+export type DeliveryTransport = 'http' | 'socket_mode';
+
 export interface InteractionsOptions {
   store: SlackStore;
   signingSecret: string;
@@ -69,6 +77,8 @@ export interface InteractionsOptions {
   /** Slack gives up after 3 s. */
   timeoutMs: number;
   log: Logger;
+  /** While an app is connected over Socket Mode, deliveries go there instead of the Request URL. */
+  socketMode?: SocketModeHub;
 }
 
 type Values = Record<string, Record<string, unknown>>;
@@ -109,27 +119,63 @@ export class Interactions {
     user: StoredUser,
     channel: StoredChannel | undefined,
     form: URLSearchParams,
-  ): Promise<BotAnswer & { deliveryId: string }> {
-    const answer = await sendSignedForm(this.opts.botUrl(), form, {
-      signingSecret: this.opts.signingSecret,
-      timestampSec: Math.floor(this.store.now() / 1000),
-      timeoutMs: this.opts.timeoutMs,
-    });
+  ): Promise<BotAnswer & { deliveryId: string; transport: DeliveryTransport }> {
+    const overSocket = this.overSocket(kind, form);
+    const transport: DeliveryTransport = overSocket ? 'socket_mode' : 'http';
+    const answer = overSocket
+      ? await overSocket
+      : await sendSignedForm(this.opts.botUrl(), form, {
+          signingSecret: this.opts.signingSecret,
+          timestampSec: Math.floor(this.store.now() / 1000),
+          timeoutMs: this.opts.timeoutMs,
+        });
     const delivery = this.store.recordDelivery({
       kind,
       user: user.id,
       ...(channel ? { channel: channel.id } : {}),
+      transport,
       status: answer.status,
       ...(answer.error ? { error: answer.error } : {}),
       durationMs: answer.durationMs,
     });
     if (answer.error) {
       this.opts.log.warn(
-        { kind, status: answer.status, error: answer.error, botUrl: this.opts.botUrl() },
+        {
+          kind,
+          transport,
+          status: answer.status,
+          error: answer.error,
+          ...(overSocket ? {} : { botUrl: this.opts.botUrl() }),
+        },
         'slack-local: the bot did not answer as Slack expects',
       );
     }
-    return { ...answer, deliveryId: delivery.id };
+    return { ...answer, deliveryId: delivery.id, transport };
+  }
+
+  /**
+   * The same delivery as a Socket Mode envelope, when an app is connected: the payload Slack puts
+   * in the envelope is the form's fields (slash commands) or the interaction's JSON. An ack
+   * counts as Slack counts a 2xx; its payload as the response body.
+   */
+  private overSocket(kind: InteractionKind, form: URLSearchParams): Promise<BotAnswer> | undefined {
+    const hub = this.opts.socketMode;
+    if (!hub?.connected()) return undefined;
+    const command = kind === 'slash_command';
+    const payload: unknown = command
+      ? Object.fromEntries(form.entries())
+      : (JSON.parse(form.get('payload') ?? '{}') as unknown);
+    // Only slash commands and modal submissions have an answer Slack reads from the ack.
+    const accepts = command || (isObject(payload) && payload.type === 'view_submission');
+    const sent = hub.deliver(command ? 'slash_commands' : 'interactive', payload, accepts);
+    if (!sent) return undefined;
+    return sent.then((outcome) => ({
+      status: outcome.acked ? 200 : null,
+      body: outcome.payload === undefined ? '' : outcome.payload,
+      contentType: outcome.payload === undefined ? undefined : 'application/json',
+      ...(outcome.error ? { error: outcome.error } : {}),
+      durationMs: outcome.durationMs,
+    }));
   }
 
   private responseUrl(record: {
@@ -348,10 +394,11 @@ export class Interactions {
     return this.result(await this.deliver('view_submission', user, undefined, interactionForm(payload)));
   }
 
-  private result(answer: BotAnswer & { deliveryId: string }): DeliveryResult {
+  private result(answer: BotAnswer & { deliveryId: string; transport: DeliveryTransport }): DeliveryResult {
     return {
       status: answer.status,
       body: answer.body,
+      transport: answer.transport,
       ...(answer.error ? { error: answer.error } : {}),
       delivery_id: answer.deliveryId,
     };

@@ -1,6 +1,6 @@
 /**
  * The local Slack stand-in as one HTTP server: Web API (`/api/*`), upload URLs, response_urls,
- * the inspection API (`/_local/*`) and the chat page (`/`). `startSlackLocal()` is what the lab,
+ * Socket Mode WebSockets (`/link/`), the inspection API (`/_local/*`) and the chat page (`/`). `startSlackLocal()` is what the lab,
  * the tests and `main.ts` call.
  */
 import { once } from 'node:events';
@@ -13,6 +13,7 @@ import { type Logger, silentLogger } from '../../observability/logger.js';
 import { createInspectionRouter } from './inspection.js';
 import { Interactions } from './interactions.js';
 import { DEFAULT_RATE_LIMIT, type RateLimitConfig, TokenBucketLimiter } from './rate-limit.js';
+import { createSocketModeRouter, SocketModeHub } from './socket-mode.js';
 import { SlackStore } from './store.js';
 import { createWebApiRouter } from './web-api.js';
 
@@ -33,8 +34,10 @@ export interface SlackLocalOptions {
   tokens?: readonly string[];
   /** chat.postMessage per-channel limit (default: on, 1/s, burst 3). */
   rateLimit?: Partial<RateLimitConfig>;
-  /** How long Slack waits for the bot's answer (3000 ms, like Slack). */
+  /** How long Slack waits for the bot's answer or Socket Mode ack (3000 ms, like Slack). */
   botTimeoutMs?: number;
+  /** How often Socket Mode connections are pinged (default 10 s). */
+  socketPingIntervalMs?: number;
   /** Origin put into URLs handed out (response_url, upload_url, permalinks); default: the listen URL. */
   publicUrl?: string;
   log?: Logger;
@@ -51,6 +54,8 @@ export interface SlackLocal {
   readonly store: SlackStore;
   readonly interactions: Interactions;
   readonly limiter: TokenBucketLimiter;
+  /** Socket Mode connections; while one is open, deliveries go there instead of the Request URL. */
+  readonly socketMode: SocketModeHub;
   /** Points commands and interactions at another Request URL (e.g. a bot started after us). */
   setBotUrl(url: string): void;
   botUrl(): string;
@@ -70,20 +75,28 @@ export async function startSlackLocal(options: SlackLocalOptions): Promise<Slack
   const store = new SlackStore(options.now ? { now: options.now } : {});
   const limiter = new TokenBucketLimiter({ ...DEFAULT_RATE_LIMIT, ...options.rateLimit }, options.now);
   let botUrl = options.botUrl ?? DEFAULT_BOT_URL;
+  const socketMode = new SocketModeHub({
+    store,
+    log,
+    ackTimeoutMs: options.botTimeoutMs ?? 3000,
+    ...(options.socketPingIntervalMs ? { pingIntervalMs: options.socketPingIntervalMs } : {}),
+  });
   const interactions = new Interactions({
     store,
     signingSecret: options.signingSecret,
     botUrl: () => botUrl,
     timeoutMs: options.botTimeoutMs ?? 3000,
     log,
+    socketMode,
   });
 
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.use(createWebApiRouter({ store, limiter, tokens: options.tokens, log }));
+  app.use(createWebApiRouter({ store, limiter, tokens: options.tokens, log, socketMode }));
   const inspection = createInspectionRouter({ store, interactions, limiter, botUrl: () => botUrl });
   app.use(inspection.router);
+  app.use(createSocketModeRouter(socketMode));
 
   const dir = pageDir();
   app.use('/assets', express.static(dir, { index: false, maxAge: 0 }));
@@ -103,9 +116,11 @@ export async function startSlackLocal(options: SlackLocalOptions): Promise<Slack
     options.port ?? DEFAULT_SLACK_LOCAL_PORT,
     options.host ?? DEFAULT_SLACK_LOCAL_HOST,
   );
+  server.on('upgrade', (req, socket, head) => socketMode.handleUpgrade(req, socket, head));
   await Promise.race([
     once(server, 'listening'),
     once(server, 'error').then(([err]) => {
+      socketMode.close();
       throw err;
     }),
   ]);
@@ -122,12 +137,14 @@ export async function startSlackLocal(options: SlackLocalOptions): Promise<Slack
     store,
     interactions,
     limiter,
+    socketMode,
     setBotUrl: (next) => {
       botUrl = next;
     },
     botUrl: () => botUrl,
     close: async () => {
       inspection.closeStreams();
+      socketMode.close();
       const closed = new Promise<void>((resolve, reject) =>
         server.close((err) => (err ? reject(err) : resolve())),
       );

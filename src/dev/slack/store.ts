@@ -111,6 +111,8 @@ export interface Delivery {
   user: string;
   channel?: string;
   at: string;
+  /** Signed HTTP POST to the Request URL, or a Socket Mode envelope (status 200 = acked). */
+  transport?: 'http' | 'socket_mode';
   /** The bot's HTTP status; null when no answer arrived (refused connection, timeout). */
   status: number | null;
   /** Slack's name for the failure as the user sees it, e.g. `operation_timeout`. */

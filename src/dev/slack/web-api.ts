@@ -40,6 +40,8 @@ export interface WebApiContext {
   /** Accepted tokens; undefined or empty: any `xoxb-…` / `xapp-…` token. */
   tokens: readonly string[] | undefined;
   log: Logger;
+  /** Socket Mode (socket-mode.ts): hands out the URLs of `apps.connections.open`. */
+  socketMode?: { openUrl(): string };
 }
 
 export interface WebApiResult {
@@ -263,6 +265,11 @@ export function permalink(store: SlackStore, channel: string, message: StoredMes
 
 const methods: Record<string, Method> = {
   'api.test': (args) => ({ args }),
+
+  'apps.connections.open': (_args, ctx) => {
+    if (!ctx.socketMode) throw new SlackApiError('unknown_method', { req_method: 'apps.connections.open' });
+    return { url: ctx.socketMode.openUrl() };
+  },
 
   'auth.test': (_args, { store }) => ({
     url: `${store.baseUrl}/`,
@@ -571,6 +578,9 @@ function parseView(args: Args): Json {
 /** Methods that answer without a token (as on slack.com). */
 const NO_AUTH = new Set(['api.test']);
 
+/** Methods that take an app-level token (`xapp-…`) and refuse any other; all others refuse one. */
+const APP_LEVEL = new Set(['apps.connections.open']);
+
 export const SUPPORTED_METHODS: readonly string[] = Object.keys(methods).sort();
 
 export function isAcceptedToken(token: string, accepted: readonly string[] | undefined): boolean {
@@ -592,7 +602,9 @@ export async function callWebApi(
     if (!NO_AUTH.has(method)) {
       if (!token) throw new SlackApiError('not_authed');
       if (!isAcceptedToken(token, ctx.tokens)) throw new SlackApiError('invalid_auth');
-      headers['x-oauth-scopes'] = BOT_SCOPES;
+      if (APP_LEVEL.has(method) !== token.startsWith('xapp-'))
+        throw new SlackApiError('not_allowed_token_type');
+      headers['x-oauth-scopes'] = APP_LEVEL.has(method) ? 'connections:write' : BOT_SCOPES;
     }
     const body = await impl(args, ctx);
     return { status: 200, headers, body: { ok: true, ...body } };
