@@ -79,6 +79,10 @@ export function botEnvironment(
     PAGERDUTY_API_URL: standIns.pagerdutyUrl,
     PAGERDUTY_ROUTING_KEY: LAB_PAGERDUTY_ROUTING_KEY,
     PAGERDUTY_WEBHOOK_SECRETS: creds.pagerdutyWebhookSecret,
+    // The stand-in accepts any well-formed REST token; the bot's PagerDuty user and the policy are its seed's.
+    PAGERDUTY_API_TOKEN: 'lab-rest-api-token',
+    PAGERDUTY_FROM: 'chatops-bot@qnwis.lab',
+    PAGERDUTY_ESCALATION_POLICY_ID: 'PQNWEP1',
     OPS_TOKEN: creds.opsToken,
     // Shorter than production: lab tests wait on it after faults are healed.
     RECONCILE_INTERVAL_SEC: '15',

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { groupRolesSchema, LAB_USER_ROLES, roleLevelSchema, userRolesSchema } from './bot/roles.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { approvalPolicyOverridesSchema } from './incidents/approvals.js';
+import { escalationMatrixOverridesSchema, LAB_ESCALATION_LEVELS } from './incidents/escalation.js';
 import { routeSchema } from './incidents/routing.js';
 import { SEVERITIES } from './incidents/runbook.js';
 import type { Inventory } from './inventory.js';
@@ -55,6 +56,8 @@ export const SECRET_VARIABLES = new Set([
   'SLACK_SIGNING_SECRET',
   'PAGERDUTY_ROUTING_KEY',
   'PAGERDUTY_WEBHOOK_SECRETS',
+  'PAGERDUTY_API_TOKEN',
+  'SLACK_APP_TOKEN',
 ]);
 
 export const configSchema = z.object({
@@ -146,6 +149,43 @@ export const configSchema = z.object({
   APPROVAL_POLICY: jsonOf(approvalPolicyOverridesSchema).default({}),
   /** How often requests are swept (expiry, lost jobs, break-glass end), seconds. */
   REQUEST_SWEEP_INTERVAL_SEC: int(1, 3600).default(15),
+  /**
+   * Socket Mode app-level token (xapp-…, scope connections:write). Set: Slack events, commands and
+   * interactions arrive over Socket Mode instead of POST /slack/events (webhooks stay on HTTP).
+   */
+  SLACK_APP_TOKEN: z
+    .string()
+    .regex(/^xapp-/, 'must be an app-level token (xapp-…)')
+    .optional(),
+  /**
+   * Escalation matrix overrides, JSON (src/incidents/escalation.ts `escalationMatrixOverridesSchema`),
+   * merged over the runbook's defaults. Unset: the runbook's timings, levels mapped to the lab's
+   * seeded Slack user groups.
+   */
+  ESCALATION_MATRIX: jsonOf(escalationMatrixOverridesSchema).default({ levels: LAB_ESCALATION_LEVELS }),
+  /** PagerDuty REST API token (acknowledge/resolve/escalate/reassign, on-calls, reconciliation). Unset: Slack only. */
+  PAGERDUTY_API_TOKEN: z.string().min(8, 'must be at least 8 characters').optional(),
+  /** E-mail of the PagerDuty user the bot acts as when its own clock escalates (REST `From`). */
+  PAGERDUTY_FROM: z.email().optional(),
+  /** The escalation policy whose on-calls `/qnwis oncall` lists (PagerDuty id, P…). */
+  PAGERDUTY_ESCALATION_POLICY_ID: z
+    .string()
+    .regex(/^P[A-Z0-9]{5,}$/, 'must be a PagerDuty id (P…)')
+    .optional(),
+  /** Slack channel for scheduled duties (backup check, SLO digest, error-log review, maintenance). */
+  DUTIES_CHANNEL: z.string().min(1).default('qnwis-ops'),
+  /** Cron (UTC) of the daily backup check. Empty: off. */
+  DUTY_BACKUP_CHECK_CRON: z.string().default('30 6 * * *'),
+  /** Cron (UTC) of the SLO digest (runbook: dashboards every 4 hours). Empty: off. */
+  DUTY_SLO_DIGEST_CRON: z.string().default('0 */4 * * *'),
+  /** Cron (UTC) of the daily error-log review. Empty: off. */
+  DUTY_ERROR_LOG_REVIEW_CRON: z.string().default('0 7 * * *'),
+  /** How often the maintenance-window announcement is checked, seconds (0: off). */
+  DUTY_MAINTENANCE_CHECK_SEC: int(0, 86_400).default(900),
+  /** The Watchdog heartbeat is missing after this many seconds without a delivery: page directly. */
+  WATCHDOG_MAX_SILENCE_SEC: int(30, 86_400).default(600),
+  /** How often the dead-man switch looks at the last Watchdog, seconds (0: off). */
+  WATCHDOG_CHECK_SEC: int(0, 3600).default(60),
 });
 
 export type Config = z.infer<typeof configSchema>;

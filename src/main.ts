@@ -24,11 +24,13 @@ import {
 } from './config.js';
 import { ConfigError } from './errors.js';
 import { approvalPolicyFrom } from './incidents/approvals.js';
+import { escalationMatrixFrom } from './incidents/escalation.js';
 import { createRouter, DEFAULT_ROUTES } from './incidents/routing.js';
 import { DEFAULT_SEVERITY_POLICY } from './incidents/severity.js';
 import { hostsWithRole, type Inventory, loadInventory } from './inventory.js';
 import { createChartProcessor } from './jobs/chart.js';
 import { createDiagnoseProcessor } from './jobs/diagnose.js';
+import { createEscalationProcessor, scheduleClockSweep } from './jobs/escalation.js';
 import { ChannelPacer } from './jobs/pacing.js';
 import { createEventsApiClient, createPagerDutyProcessor } from './jobs/pagerduty-events.js';
 import { createQueues, enqueueIncidentSync, QUEUE_NAMES } from './jobs/queues.js';
@@ -36,6 +38,7 @@ import { createAlertmanagerAlerts, reconcileWithAlertmanager } from './jobs/reco
 import { createSlackProcessor } from './jobs/slack-sync.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { jobsTotal } from './observability/metrics.js';
+import { PagerDutyRest } from './ops/adapters/pagerduty-rest.js';
 import { createCommandContext } from './ops/commands/index.js';
 import { runDiagnostics } from './ops/diagnostics/index.js';
 import { createFleetOps } from './ops/index.js';
@@ -94,19 +97,25 @@ interface SlackSetup {
   token: string;
   apiUrl: string;
   signingSecret: string;
+  /** Set: Slack over Socket Mode (the stand-in takes any `xapp-…` unless given a token list). */
+  appToken: string | undefined;
   close: () => Promise<void>;
 }
 
 /**
  * With a Slack token: real Slack (or SLACK_API_URL). Without: the local stand-in, the embedded
  * default. If one already runs (the lab starts it), use it; otherwise start one in this process.
+ * With SLACK_APP_TOKEN, either one is reached over Socket Mode.
  */
 async function setUpSlack(config: Config, log: Logger): Promise<SlackSetup> {
+  const appToken = config.SLACK_APP_TOKEN;
+  const transport = appToken ? 'Socket Mode' : 'HTTP (POST /slack/events)';
   if (config.SLACK_BOT_TOKEN) {
     return {
       token: config.SLACK_BOT_TOKEN,
       apiUrl: config.SLACK_API_URL ?? 'https://slack.com/api/',
       signingSecret: config.SLACK_SIGNING_SECRET ?? '',
+      appToken,
       close: async () => {},
     };
   }
@@ -125,13 +134,14 @@ async function setUpSlack(config: Config, log: Logger): Promise<SlackSetup> {
       ]);
     }
     log.info(
-      { slack: base },
+      { slack: base, transport },
       `no SLACK_BOT_TOKEN: using the local Slack stand-in at ${base} (open it in a browser)`,
     );
     return {
       token: 'xoxb-local-stand-in',
       apiUrl,
       signingSecret: config.SLACK_SIGNING_SECRET,
+      appToken,
       close: async () => {},
     };
   }
@@ -144,10 +154,16 @@ async function setUpSlack(config: Config, log: Logger): Promise<SlackSetup> {
     botUrl: `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}/slack/events`,
   });
   log.info(
-    { slack: local.url },
+    { slack: local.url, transport },
     `no SLACK_BOT_TOKEN: started the local Slack stand-in at ${local.url} (open it in a browser)`,
   );
-  return { token: 'xoxb-local-stand-in', apiUrl: local.apiUrl, signingSecret, close: () => local.close() };
+  return {
+    token: 'xoxb-local-stand-in',
+    apiUrl: local.apiUrl,
+    signingSecret,
+    appToken,
+    close: () => local.close(),
+  };
 }
 
 export interface RunOptions {
@@ -204,6 +220,15 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
         .filter(Boolean),
     ),
   };
+  // The runbook's clock (issue 7): one matrix for the timers, the message and the paging decisions.
+  const matrix = escalationMatrixFrom(config.ESCALATION_MATRIX);
+  const pagerDutyRest = config.PAGERDUTY_API_TOKEN
+    ? new PagerDutyRest({ baseUrl: config.PAGERDUTY_API_URL, token: config.PAGERDUTY_API_TOKEN })
+    : null;
+  if (!pagerDutyRest)
+    log.warn(
+      'PAGERDUTY_API_TOKEN is not set: acknowledge/escalate stay in Slack; PagerDuty is not kept in step',
+    );
   const fleet = createFleetOps(config, inventory, log);
   // Command requests (issue 6): one store, one policy, one role directory, in both roles.
   const approvalPolicy = approvalPolicyFrom(config.APPROVAL_POLICY);
@@ -246,6 +271,7 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
       signingSecret: slack.signingSecret,
       slackToken: slack.token,
       slackApiUrl: slack.apiUrl,
+      appToken: slack.appToken,
       store,
       log,
       heartbeatAlert: config.HEARTBEAT_ALERTS.split(',')[0]?.trim() || 'Watchdog',
@@ -289,6 +315,7 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
         queues,
         log,
         paging,
+        matrix,
         charts: Boolean(inventory.monitoring.prometheusUrl),
         storm: { threshold: config.STORM_THRESHOLD, windowMs: config.STORM_WINDOW_SEC * 1000 },
       }),
@@ -384,6 +411,24 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
       log.error({ err, jobId: job?.id, job: job?.name }, 'command job failed');
     });
     closers.push(() => commandWorker.close());
+    await scheduleClockSweep(queues, 5 * 60_000);
+    const escalationWorker = new Worker(
+      QUEUE_NAMES.escalations,
+      createEscalationProcessor({
+        store,
+        queues,
+        matrix,
+        log,
+        pagerDuty: Boolean(config.PAGERDUTY_ROUTING_KEY && pagerDutyRest && config.PAGERDUTY_FROM),
+      }),
+      { connection: workerRedis, prefix: config.QUEUE_PREFIX, concurrency: 4 },
+    );
+    escalationWorker.on('completed', () => jobsTotal.inc({ queue: 'escalations', outcome: 'completed' }));
+    escalationWorker.on('failed', (job, err) => {
+      jobsTotal.inc({ queue: 'escalations', outcome: 'failed' });
+      log.error({ err, jobId: job?.id, job: job?.name }, 'escalation job failed');
+    });
+    closers.push(() => escalationWorker.close());
     if (config.PAGERDUTY_ROUTING_KEY) {
       const pdWorker = new Worker(
         QUEUE_NAMES.pagerduty,
@@ -392,6 +437,10 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
           events: createEventsApiClient(config.PAGERDUTY_EVENTS_URL),
           routingKey: config.PAGERDUTY_ROUTING_KEY,
           log,
+          matrix,
+          rest: pagerDutyRest,
+          botEmail: config.PAGERDUTY_FROM ?? null,
+          queues,
         }),
         { connection: workerRedis, prefix: config.QUEUE_PREFIX, concurrency: 4 },
       );

@@ -99,10 +99,10 @@ export function createCommandProcessor(deps: CommandWorkerDeps) {
     }
   }
 
-  async function noteOnIncident(row: CommandRequestRow, text: string): Promise<void> {
+  async function noteOnIncident(row: CommandRequestRow, text: string, succeeded = false): Promise<void> {
     if (row.incidentId === null) return;
     try {
-      await deps.incidents.recordCommand(row.incidentId, { requestId: row.id, line: text });
+      await deps.incidents.recordCommand(row.incidentId, { requestId: row.id, line: text, succeeded });
       await deps.onIncidentChanged?.(row.incidentId);
     } catch (err) {
       log.warn({ err, request: row.id }, 'incident timeline note failed');
@@ -290,7 +290,7 @@ export function createCommandProcessor(deps: CommandWorkerDeps) {
     commandRunsTotal.inc({ command: row.command, state: finalState });
     commandSeconds.observe({ command: row.command }, (now().getTime() - started.getTime()) / 1000);
     const icon = finalState === 'succeeded' ? '✅' : finalState === 'cancelled' ? '⏹️' : '❌';
-    await noteOnIncident(end, `${icon} ${row.summary} ${finalState} (${row.id})`);
+    await noteOnIncident(end, `${icon} ${row.summary} ${finalState} (${row.id})`, finalState === 'succeeded');
     return finalState;
   }
 

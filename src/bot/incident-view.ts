@@ -1,11 +1,21 @@
 /** Builds the Block Kit view model of an incident from what the store holds. Pure. */
+
+import { type EscalationMatrix, nextStep } from '../incidents/escalation.js';
 import type { AlertState } from '../incidents/incident.js';
 import { affectedHosts } from '../incidents/incident.js';
 import { runbookSection } from '../incidents/runbook.js';
-import type { IncidentRow } from '../store/incidents.js';
+import { clockOf, type IncidentRow } from '../store/incidents.js';
 import { type IncidentView, silenceUrl } from './blocks/view.js';
 
-export function toIncidentView(row: IncidentRow, alerts: readonly AlertState[]): IncidentView {
+/**
+ * `clock`: the escalation matrix and the time, for the "next step" line ("escalates to Senior SRE
+ * + Dev Lead at 03:42 UTC"); without it the message has no such line.
+ */
+export function toIncidentView(
+  row: IncidentRow,
+  alerts: readonly AlertState[],
+  clock?: { matrix: EscalationMatrix; now: Date },
+): IncidentView {
   const firing = alerts.filter((a) => a.status === 'firing');
   const lead = firing[0] ?? alerts[0];
   const hosts = affectedHosts({ alerts: new Map(alerts.map((a) => [a.fingerprint, a])) });
@@ -31,7 +41,9 @@ export function toIncidentView(row: IncidentRow, alerts: readonly AlertState[]):
       pagerduty: row.pdHtmlUrl,
       alertmanager: row.externalUrl || null,
     },
-    nextEscalation: null,
+    nextEscalation: clock
+      ? (nextStep(clockOf(row), clock.matrix, clock.now.getTime())?.sentence ?? null)
+      : null,
     diagnosis: row.diagnosisVerdict,
     proposedActions: row.proposedActions,
     commandsDone: row.commandsDone,

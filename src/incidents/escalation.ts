@@ -73,6 +73,18 @@ export const DEFAULT_LEVELS: Readonly<Record<string, EscalationLevel>> = {
   cto: { title: 'CTO', slackUsers: [], slackGroups: [], pagerDutyLevel: 4 },
 };
 
+/**
+ * The lab's people by level (the Slack stand-in's seeded user groups), the default of the
+ * ESCALATION_MATRIX setting as SLACK_ROLES defaults to the lab's users: a production deployment
+ * names its own groups.
+ */
+export const LAB_ESCALATION_LEVELS = {
+  'on-call': { slackGroups: ['S0ONCALL01'] },
+  'senior-sre': { slackGroups: ['S0SRE00001'] },
+  'dev-lead': { slackGroups: ['S0DEVLEAD1'] },
+  cto: { slackGroups: ['S0MANAGER1'] },
+} as const satisfies Record<string, { slackGroups: string[] }>;
+
 /** When a step escalates: a fixed time after opening, or the next business day's start. */
 export type StepTime =
   | { readonly kind: 'after'; readonly ms: number }
@@ -99,7 +111,7 @@ export interface SeverityPlan {
   readonly workflow: boolean;
 }
 
-const after = (minutes: number): StepTime => ({ kind: 'after', ms: minutes * MINUTE });
+const after = (minutes: number): StepTime => ({ kind: 'after', ms: Math.round(minutes * MINUTE) });
 
 /** The runbook's "Escalation Matrix" table, row by row. */
 export const DEFAULT_SEVERITY_PLANS: Readonly<Record<Severity, SeverityPlan>> = {
@@ -419,7 +431,12 @@ const slackGroupIdSchema = z
   .string()
   .regex(/^S[A-Z0-9]{2,30}$/, 'must be a Slack user group id (S…); a handle cannot be mentioned');
 const hhmmSchema = z.string().regex(/^(?:[01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM, 24-hour (e.g. 09:00)');
-const minutesSchema = (max: number) => z.number().int().min(1).max(max);
+/**
+ * Minutes; fractions down to 3 s are allowed so a lab or a drill can run the whole clock in
+ * seconds (the runbook's own figures are whole minutes).
+ */
+const minutesSchema = (max: number) =>
+  z.number().min(0.05, 'must be at least 0.05 (3 s)').max(max);
 const weekdaySchema = z.enum(WEEKDAYS, { error: `must be one of ${WEEKDAYS.join(', ')}` });
 const severitySchema = z.enum(SEVERITIES, { error: `must be one of ${SEVERITIES.join(', ')}` });
 /** One line a person reads; it goes into Slack text. */
@@ -647,7 +664,8 @@ export function escalationMatrixFrom(overrides: EscalationMatrixOverrides = {}):
       workflow: over.workflow ?? base.workflow,
     };
   }
-  const min = (v: number | undefined, fallback: number) => (v !== undefined ? v * MINUTE : fallback);
+  const min = (v: number | undefined, fallback: number) =>
+    v !== undefined ? Math.round(v * MINUTE) : fallback;
   const { ack, lifecycle, snooze, businessHours: bh, maintenance: mw } = overrides;
   return {
     levels,
@@ -931,6 +949,7 @@ function pagesFor(kind: TimerKind, severity: Severity, matrix: EscalationMatrix,
 
 /** "30 min", "1 h", "1 h 30 min", "48 h". */
 export function formatDuration(ms: number): string {
+  if (ms < MINUTE - 500) return `${Math.max(1, Math.round(ms / 1000))} s`;
   const minutes = Math.round(ms / MINUTE);
   if (minutes < 60) return `${minutes} min`;
   const h = Math.floor(minutes / 60);

@@ -6,10 +6,13 @@
  */
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import { PagerDutyRejectedError, PagerDutyUnavailableError } from '../errors.js';
+import { formatUtc } from '../incidents/approvals.js';
+import { type EscalationMatrix, maintenanceWindowAt, pagesAt } from '../incidents/escalation.js';
 import type { Severity } from '../incidents/runbook.js';
 import type { Logger } from '../observability/logger.js';
+import { PagerDutyNoAccountError, type PagerDutyRest } from '../ops/adapters/pagerduty-rest.js';
 import type { IncidentRow, IncidentStore } from '../store/incidents.js';
-import { pagerdutyJobs } from './queues.js';
+import { enqueueIncidentSync, enqueuePagerDuty, pagerdutyJobs, type Queues } from './queues.js';
 
 export type PagerDutySeverity = 'critical' | 'error' | 'warning' | 'info';
 
@@ -114,11 +117,21 @@ export interface PagerDutyDeps {
   events: EventsApiClient;
   routingKey: string;
   log: Logger;
+  /** The escalation matrix: its maintenance window holds non-critical pages back. */
+  matrix?: EscalationMatrix;
+  /** REST API, for escalations; null: escalations stay in Slack. */
+  rest?: PagerDutyRest | null;
+  /** The bot's own PagerDuty user (REST `From`) when its clock escalates. */
+  botEmail?: string | null;
+  queues?: Queues;
+  now?: () => number;
 }
 
 export function createPagerDutyProcessor(deps: PagerDutyDeps) {
+  const now = deps.now ?? (() => Date.now());
   return async function process(job: Job, token?: string): Promise<void> {
-    const { incidentId } = pagerdutyJobs['incident-event'].parse(job.data);
+    if (job.name === 'incident-escalate') return escalate(job, token);
+    const { incidentId, release } = pagerdutyJobs['incident-event'].parse(job.data);
     const log = deps.log.child({ jobId: job.id, incidentId });
     const row = await deps.store.get(incidentId);
     if (!row) throw new UnrecoverableError(`incident ${incidentId} does not exist`);
@@ -127,6 +140,26 @@ export function createPagerDutyProcessor(deps: PagerDutyDeps) {
     if (row.pdStatus === wanted) return;
     // Never resolve what was never triggered.
     if (wanted === 'resolved' && row.pdStatus === null) return;
+    // The runbook's maintenance window: only what may page then is paged; the rest is posted in
+    // Slack, and the window's end releases the page if the incident is still open (a timer).
+    if (wanted === 'triggered' && !release && deps.matrix && !pagesAt(row.severity, deps.matrix, now())) {
+      const window = maintenanceWindowAt(now(), deps.matrix.maintenance);
+      if (!(await deps.store.timeline(incidentId)).some((e) => e.kind === 'page_held')) {
+        await deps.store.addEvent(
+          incidentId,
+          {
+            kind: 'annotated',
+            by: 'qnwis-chatops',
+            detail: `Maintenance window until ${window ? formatUtc(window.end, now()) : 'its end'}: posted without paging (only ${deps.matrix.maintenance.pagingSeverities.join(', ')} page now). If still open then, it is paged.`,
+          },
+          'pagerduty',
+        );
+        await deps.store.addEvent(incidentId, { kind: 'page_held' }, 'pagerduty');
+        if (deps.queues) await enqueueIncidentSync(deps.queues, incidentId, row.severity);
+      }
+      log.info('page held: maintenance window');
+      return;
+    }
     const alerts = await deps.store.alerts(incidentId);
     const lead = alerts.find((a) => a.status === 'firing') ?? alerts[0];
     const event = eventFor(
@@ -157,4 +190,74 @@ export function createPagerDutyProcessor(deps: PagerDutyDeps) {
     );
     log.info({ action: event.event_action }, 'PagerDuty event sent');
   };
+
+  /**
+   * Escalates the PagerDuty incident to a level of its escalation policy, as the bot's own user (its
+   * clock) or as a person. Waits for the incident to exist in PagerDuty (the trigger may still be
+   * on its way); tells the thread only when it cannot be done (PagerDuty's webhook tells success).
+   */
+  async function escalate(job: Job, token?: string): Promise<void> {
+    const data = pagerdutyJobs['incident-escalate'].parse(job.data);
+    const log = deps.log.child({ jobId: job.id, incidentId: data.incidentId, level: data.level });
+    const row = await deps.store.get(data.incidentId);
+    if (!row) throw new UnrecoverableError(`incident ${data.incidentId} does not exist`);
+    if (row.status === 'resolved') return;
+    const from = data.asEmail ?? deps.botEmail ?? null;
+    const fail = async (why: string) => {
+      log.error({ why }, 'PagerDuty escalation failed');
+      await deps.store.addEvent(
+        row.id,
+        {
+          kind: 'annotated',
+          by: 'qnwis-chatops',
+          detail: `Could not escalate in PagerDuty to level ${data.level}: ${why}`,
+        },
+        'pagerduty',
+      );
+      if (deps.queues) await enqueueIncidentSync(deps.queues, row.id, row.severity);
+    };
+    if (!deps.rest || !from) {
+      await fail('the PagerDuty REST API is not configured (PAGERDUTY_API_TOKEN, PAGERDUTY_FROM)');
+      return;
+    }
+    try {
+      const pdIncident = row.pdIncidentId
+        ? await deps.rest.incident(row.pdIncidentId)
+        : await deps.rest.incidentByKey(row.pdDedupKey ?? row.key);
+      if (!pdIncident) {
+        // Not paged yet (held by a maintenance window that just ended, or still in flight): page
+        // first, then come back. Bounded: a page that never lands is told in the thread.
+        if (job.attemptsMade >= 20 || (job.data.waits ?? 0) >= 30) {
+          await fail('the incident never appeared in PagerDuty');
+          return;
+        }
+        if (deps.queues && row.pdStatus !== 'triggered')
+          await enqueuePagerDuty(deps.queues, row.id, 0, { release: true });
+        await job.updateData({ ...job.data, waits: (job.data.waits ?? 0) + 1 });
+        await job.moveToDelayed(Date.now() + 2000, token);
+        throw new DelayedError();
+      }
+      if (pdIncident.status === 'resolved') return;
+      const updated = await deps.rest.update(pdIncident.id, { escalation_level: data.level }, from);
+      await deps.store.setPagerDuty(row.id, {
+        dedupKey: row.pdDedupKey ?? row.key,
+        status: 'triggered',
+        incidentId: updated.id,
+        htmlUrl: updated.html_url ?? null,
+      });
+      log.info({ pdIncident: updated.id }, 'PagerDuty escalated');
+    } catch (err) {
+      if (err instanceof DelayedError) throw err;
+      if (err instanceof PagerDutyUnavailableError) {
+        log.warn({ err }, 'PagerDuty REST did not answer; trying again');
+        await job.moveToDelayed(Date.now() + err.retryAfterMs, token);
+        throw new DelayedError();
+      }
+      if (err instanceof PagerDutyRejectedError || err instanceof PagerDutyNoAccountError) {
+        await fail(err.message);
+        return;
+      }
+      throw err;
+    }
+  }
 }

@@ -12,6 +12,8 @@ export const QUEUE_NAMES = {
   pagerduty: 'pagerduty',
   diagnose: 'diagnose',
   commands: 'commands',
+  escalations: 'escalations',
+  duties: 'duties',
 } as const;
 
 export const slackJobs = {
@@ -20,13 +22,33 @@ export const slackJobs = {
 } as const;
 
 export const pagerdutyJobs = {
-  'incident-event': z.object({ incidentId: z.number().int().positive() }),
+  /** `release`: page even inside a maintenance window (the window ended and it is still open). */
+  'incident-event': z.object({ incidentId: z.number().int().positive(), release: z.boolean().optional() }),
+  /** Escalate the PagerDuty incident to `level` (the bot's clock, or a person via `asEmail`). */
+  'incident-escalate': z.object({
+    incidentId: z.number().int().positive(),
+    level: z.number().int().min(1).max(20),
+    asEmail: z.string().optional(),
+    asName: z.string().optional(),
+  }),
 } as const;
 
 export const diagnoseJobs = {
   'incident-playbook': z.object({ incidentId: z.number().int().positive() }),
   'incident-chart': z.object({ incidentId: z.number().int().positive() }),
+  /** The post-mortem draft into the thread (src/jobs/postmortem.ts), once per resolution. */
+  'incident-postmortem': z.object({ incidentId: z.number().int().positive() }),
 } as const;
+
+/** The on-call's scheduled duties and the dead-man switch (src/jobs/duties.ts, src/jobs/watchdog.ts). */
+export const dutiesJobs = {
+  'backup-check': z.object({}),
+  'slo-digest': z.object({}),
+  'error-log-review': z.object({}),
+  'maintenance-check': z.object({}),
+  'watchdog-check': z.object({}),
+} as const;
+export type DutyJobName = keyof typeof dutiesJobs;
 
 export type SlackJobName = keyof typeof slackJobs;
 export type PagerDutyJobName = keyof typeof pagerdutyJobs;
@@ -42,6 +64,10 @@ export interface Queues {
   diagnose: Queue;
   /** Approved command requests (src/approvals/run.ts) and the request sweep. */
   commands: Queue;
+  /** The runbook's clock: per-incident timers and clock syncs (src/jobs/escalation.ts). */
+  escalations: Queue;
+  /** Scheduled duties and the dead-man switch: job schedulers, one run per slot across replicas. */
+  duties: Queue;
   close(): Promise<void>;
 }
 
@@ -73,13 +99,43 @@ export function createQueues(connection: Redis, prefix: string): Queues {
       removeOnFail: { age: 30 * 24 * 3600 },
     },
   });
+  // A timer's finished job keeps its id for a while, so re-adding it is a no-op; the bot's own
+  // record of fired timers (escalation_timers_fired) is what makes it act once for good.
+  const escalations = new Queue(QUEUE_NAMES.escalations, {
+    ...opts,
+    defaultJobOptions: {
+      attempts: 10,
+      backoff: { type: 'exponential', delay: 1000 },
+      removeOnComplete: { age: 14 * 24 * 3600, count: 100_000 },
+      removeOnFail: { age: 14 * 24 * 3600 },
+    },
+  });
+  // A duty's failure is retried a little (a host or Prometheus blinking), then reported.
+  const duties = new Queue(QUEUE_NAMES.duties, {
+    ...opts,
+    defaultJobOptions: {
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 10_000 },
+      removeOnComplete: { age: 24 * 3600, count: 2000 },
+      removeOnFail: { age: 7 * 24 * 3600 },
+    },
+  });
   return {
     slack,
     pagerduty,
     diagnose,
     commands,
+    escalations,
+    duties,
     async close() {
-      await Promise.all([slack.close(), pagerduty.close(), diagnose.close(), commands.close()]);
+      await Promise.all([
+        slack.close(),
+        pagerduty.close(),
+        diagnose.close(),
+        commands.close(),
+        escalations.close(),
+        duties.close(),
+      ]);
     },
   };
 }
@@ -90,6 +146,8 @@ export async function enqueueIncidentSync(
   severity: Severity,
 ): Promise<void> {
   await queues.slack.add('incident-sync', { incidentId }, { priority: priorityOf(severity) });
+  // Every change may start, move or stop the incident's timers.
+  await queues.escalations.add('incident-clock', { incidentId }, { priority: priorityOf(severity) });
 }
 
 export async function enqueueDigestSync(queues: Queues, digestId: number): Promise<void> {
@@ -102,8 +160,17 @@ export async function enqueueDigestSync(queues: Queues, digestId: number): Promi
   );
 }
 
-export async function enqueuePagerDuty(queues: Queues, incidentId: number, delayMs = 0): Promise<void> {
-  await queues.pagerduty.add('incident-event', { incidentId }, { delay: delayMs });
+export async function enqueuePagerDuty(
+  queues: Queues,
+  incidentId: number,
+  delayMs = 0,
+  opts: { release?: boolean } = {},
+): Promise<void> {
+  await queues.pagerduty.add(
+    'incident-event',
+    { incidentId, ...(opts.release ? { release: true } : {}) },
+    { delay: delayMs },
+  );
 }
 
 /**
@@ -134,5 +201,22 @@ export async function enqueueChart(queues: Queues, incident: { id: number; creat
     'incident-chart',
     { incidentId: incident.id },
     { jobId: incidentJobId('chart', incident.id, incident.createdAt) },
+  );
+}
+
+/**
+ * The post-mortem draft, once per resolution: the job id carries the resolution instant, so a
+ * re-delivered resolve is harmless and an incident resolved again later (by hand, after a re-fire)
+ * gets a draft of its own.
+ */
+export async function enqueuePostmortem(
+  queues: Queues,
+  incident: { id: number; resolvedAt: Date | null },
+): Promise<void> {
+  if (!incident.resolvedAt) return;
+  await queues.diagnose.add(
+    'incident-postmortem',
+    { incidentId: incident.id },
+    { jobId: incidentJobId('postmortem', incident.id, incident.resolvedAt) },
   );
 }

@@ -17,6 +17,7 @@ import { type ThreadEvent, threadReply } from '../bot/blocks/thread-reply.js';
 import type { ChatClient, SlackMessage } from '../bot/chat.js';
 import { toIncidentView } from '../bot/incident-view.js';
 import { SlackRateLimitedError, SlackRejectedError } from '../errors.js';
+import type { EscalationMatrix } from '../incidents/escalation.js';
 import type { Logger } from '../observability/logger.js';
 import type { IncidentStore, TimelineEntry } from '../store/incidents.js';
 import type { ChannelPacer } from './pacing.js';
@@ -40,6 +41,8 @@ export interface SlackSyncDeps {
   paging: boolean;
   /** Whether a chart of the alerting metric follows each new incident message. */
   charts?: boolean;
+  /** The escalation matrix: the message shows the clock's next step. */
+  matrix?: EscalationMatrix;
   now?: () => Date;
 }
 
@@ -74,7 +77,7 @@ export function createSlackProcessor(deps: SlackSyncDeps) {
     const row = await deps.store.get(incidentId);
     if (!row) throw new UnrecoverableError(`incident ${incidentId} does not exist`);
     const alerts = await deps.store.alerts(incidentId);
-    const view = toIncidentView(row, alerts);
+    const view = toIncidentView(row, alerts, deps.matrix ? { matrix: deps.matrix, now: now() } : undefined);
 
     if (!row.slackTs && !row.digestId) {
       const windowStart = new Date(now().getTime() - deps.storm.windowMs);
@@ -257,6 +260,10 @@ const THREAD_KINDS = new Set([
   'reassigned',
   'escalated',
   'annotated',
+  'resolved_by_hand',
+  'snoozed',
+  'postmortem_linked',
+  'escalation_timer',
 ]);
 
 /** The timeline entry as a thread event, or null for bookkeeping entries the thread does not tell. */

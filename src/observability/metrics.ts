@@ -58,3 +58,24 @@ export const commandSeconds = new Histogram({
   buckets: [1, 5, 15, 30, 60, 120, 300, 900, 1800],
   registers: [registry],
 });
+
+export const escalationTimersTotal = new Counter({
+  name: 'qnwis_chatops_escalation_timers_total',
+  help: 'Escalation-clock timers that fired, by kind (ack-reminder, escalation, …) and outcome (acted, dropped, duplicate).',
+  labelNames: ['kind', 'outcome'] as const,
+  registers: [registry],
+});
+
+export const escalationsTotal = new Counter({
+  name: 'qnwis_chatops_escalations_total',
+  help: 'Escalations made (the matrix on its clock, Escalate now from Slack, PagerDuty), by kind and outcome (paged, slack_only, failed).',
+  labelNames: ['kind', 'outcome'] as const,
+  registers: [registry],
+});
+
+export const dutiesTotal = new Counter({
+  name: 'qnwis_chatops_duties_total',
+  help: 'Scheduled duty runs (backup-check, slo-digest, error-log-review, maintenance-check, watchdog) by outcome (ok, failed, posted, announced, skipped, missing, back, error, …).',
+  labelNames: ['duty', 'outcome'] as const,
+  registers: [registry],
+});

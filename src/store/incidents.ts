@@ -9,6 +9,7 @@
 import type pg from 'pg';
 import { StoreUnavailableError } from '../errors.js';
 import type { AlertmanagerAlert, AlertmanagerWebhook } from '../incidents/alertmanager.js';
+import type { EscalationIncident } from '../incidents/escalation.js';
 import {
   type AlertState,
   applyNotification,
@@ -50,6 +51,14 @@ export interface IncidentRow {
   proposedActions: ProposedAction[];
   /** One line per command that ran for this incident, oldest first ("✅ restart app-02 succeeded (R-…)"). */
   commandsDone: string[];
+  /** A command for it succeeded, or someone marked it mitigated (the runbook's 1-hour mark). */
+  mitigatedAt: Date | null;
+  /** Reminders wait until then (bounded snooze). */
+  snoozedUntil: Date | null;
+  postmortemUrl: string | null;
+  postmortemLinkedAt: Date | null;
+  /** The note of a resolution by hand. */
+  resolveNote: string | null;
   openedAt: Date;
   resolvedAt: Date | null;
   createdAt: Date;
@@ -84,7 +93,8 @@ export interface RecordResult {
 const INCIDENT_COLUMNS = `id, key, group_key, alertname, severity, status, channel, common_labels, external_url,
   slack_channel_id, slack_ts, slack_permalink, slack_rendered_hash, digest_id, thread_cursor,
   pd_dedup_key, pd_status, pd_incident_id, pd_html_url, acknowledged_by, acknowledged_at,
-  diagnosis_verdict, diagnosed_at, proposed_actions, commands_done, opened_at, resolved_at, created_at, updated_at`;
+  diagnosis_verdict, diagnosed_at, proposed_actions, commands_done, mitigated_at, snoozed_until, postmortem_url,
+  postmortem_linked_at, resolve_note, opened_at, resolved_at, created_at, updated_at`;
 
 function toIncident(r: Record<string, unknown>): IncidentRow {
   return {
@@ -113,10 +123,31 @@ function toIncident(r: Record<string, unknown>): IncidentRow {
     diagnosedAt: (r.diagnosed_at as Date | null) ?? null,
     proposedActions: (r.proposed_actions as ProposedAction[] | null) ?? [],
     commandsDone: (r.commands_done as string[] | null) ?? [],
+    mitigatedAt: (r.mitigated_at as Date | null) ?? null,
+    snoozedUntil: (r.snoozed_until as Date | null) ?? null,
+    postmortemUrl: (r.postmortem_url as string | null) ?? null,
+    postmortemLinkedAt: (r.postmortem_linked_at as Date | null) ?? null,
+    resolveNote: (r.resolve_note as string | null) ?? null,
     openedAt: r.opened_at as Date,
     resolvedAt: (r.resolved_at as Date | null) ?? null,
     createdAt: r.created_at as Date,
     updatedAt: r.updated_at as Date,
+  };
+}
+
+/** What the runbook's clock reads of an incident (src/incidents/escalation.ts). */
+export function clockOf(row: IncidentRow): EscalationIncident {
+  const ms = (d: Date | null) => (d ? d.getTime() : null);
+  return {
+    id: row.id,
+    severity: row.severity,
+    openedAt: row.openedAt.getTime(),
+    acknowledgedAt: ms(row.acknowledgedAt),
+    diagnosedAt: ms(row.diagnosedAt),
+    mitigatedAt: ms(row.mitigatedAt),
+    resolvedAt: ms(row.resolvedAt),
+    postmortemLinkedAt: ms(row.postmortemLinkedAt),
+    snoozedUntil: ms(row.snoozedUntil),
   };
 }
 
@@ -477,8 +508,17 @@ export class IncidentStore {
    * Records a command that ran for the incident: a line on its message (kept to the last 10) and
    * an event in its timeline.
    */
-  async recordCommand(id: number, command: { requestId: string; line: string }): Promise<void> {
+  async recordCommand(
+    id: number,
+    command: { requestId: string; line: string; succeeded?: boolean },
+  ): Promise<void> {
+    const { succeeded = false, ...event } = command;
     await this.tx(async (c) => {
+      // A fix that worked is the runbook's mitigation (its 1-hour mark), the first one counts.
+      if (succeeded)
+        await c.query('UPDATE incidents SET mitigated_at = COALESCE(mitigated_at, now()) WHERE id = $1', [
+          id,
+        ]);
       await c.query(
         `UPDATE incidents SET commands_done = (
            SELECT coalesce(jsonb_agg(x ORDER BY n), '[]') FROM (
@@ -487,19 +527,107 @@ export class IncidentStore {
          updated_at = now() WHERE id = $1`,
         [id, command.line],
       );
-      await this.appendEvent(c, id, { kind: 'command', ...command }, 'commands');
+      await this.appendEvent(c, id, { kind: 'command', ...event, succeeded }, 'commands');
     });
   }
 
-  /** Marks the incident acknowledged (if still firing) and records who did it. */
-  async acknowledge(id: number, by: string, source: string): Promise<boolean> {
+  /**
+   * Marks the incident acknowledged (if still firing) and records who did it. The same ack arriving
+   * again (Slack's click, then PagerDuty's webhook about it) changes nothing and tells nobody.
+   */
+  async acknowledge(id: number, by: string, source: string, at = new Date()): Promise<boolean> {
+    return this.tx(async (c) => {
+      const res = await c.query(
+        `UPDATE incidents SET status = 'acknowledged', acknowledged_by = $2, acknowledged_at = $3, updated_at = now()
+         WHERE id = $1 AND status = 'firing' RETURNING id`,
+        [id, by, at],
+      );
+      const changed = (res.rowCount ?? 0) > 0;
+      if (changed) await this.appendEvent(c, id, { kind: 'acknowledged', by, source }, by);
+      return changed;
+    });
+  }
+
+  /**
+   * Resolves by hand (the alert may still fire: someone judged it over), with the person's note.
+   * False when it was already resolved.
+   */
+  async resolveByHand(id: number, by: string, note: string, source: string): Promise<boolean> {
+    return this.tx(async (c) => {
+      const res = await c.query(
+        `UPDATE incidents SET status = 'resolved', resolved_at = now(), resolve_note = $2, updated_at = now()
+         WHERE id = $1 AND status <> 'resolved' RETURNING id`,
+        [id, note.slice(0, 3000)],
+      );
+      const changed = (res.rowCount ?? 0) > 0;
+      if (changed) await this.appendEvent(c, id, { kind: 'resolved_by_hand', by, note, source }, by);
+      return changed;
+    });
+  }
+
+  /** Snoozes reminders until `until` (already bounded by the escalation policy). */
+  async snooze(id: number, by: string, until: Date): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query('UPDATE incidents SET snoozed_until = $2, updated_at = now() WHERE id = $1', [id, until]);
+      await this.appendEvent(c, id, { kind: 'snoozed', by, until: until.toISOString() }, by);
+    });
+  }
+
+  async linkPostmortem(id: number, by: string, url: string): Promise<void> {
+    await this.tx(async (c) => {
+      await c.query(
+        `UPDATE incidents SET postmortem_url = $2, postmortem_linked_at = COALESCE(postmortem_linked_at, now()),
+           updated_at = now() WHERE id = $1`,
+        [id, url],
+      );
+      await this.appendEvent(c, id, { kind: 'postmortem_linked', by, url }, by);
+    });
+  }
+
+  /**
+   * Takes an escalation timer for acting, with the timeline event that tells the thread, in one
+   * transaction: false when it was taken before (it acts once, whichever replica or redelivery).
+   */
+  async claimTimer(
+    id: number,
+    timer: { timerId: string; kind: string; paged: boolean; pagerDutyLevel: number | null },
+    event: { kind: string; [k: string]: unknown },
+  ): Promise<boolean> {
+    return this.tx(async (c) => {
+      const res = await c.query(
+        `INSERT INTO escalation_timers_fired (timer_id, incident_id, kind, paged, pagerduty_level)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (timer_id) DO NOTHING RETURNING timer_id`,
+        [timer.timerId, id, timer.kind, timer.paged, timer.pagerDutyLevel],
+      );
+      if ((res.rowCount ?? 0) === 0) return false;
+      await this.appendEvent(c, id, event, 'escalation');
+      await c.query('UPDATE incidents SET updated_at = now() WHERE id = $1', [id]);
+      return true;
+    });
+  }
+
+  async firedTimers(id: number): Promise<{ timerId: string; kind: string; paged: boolean; firedAt: Date }[]> {
     const res = await this.db.query(
-      `UPDATE incidents SET status = 'acknowledged', acknowledged_by = $2, acknowledged_at = now(), updated_at = now()
-       WHERE id = $1 AND status = 'firing' RETURNING id`,
-      [id, by],
+      'SELECT timer_id, kind, paged, fired_at FROM escalation_timers_fired WHERE incident_id = $1 ORDER BY fired_at',
+      [id],
     );
-    await this.appendEvent(this.db, id, { kind: 'acknowledged', by, source }, by);
-    return (res.rowCount ?? 0) > 0;
+    return res.rows.map((r) => ({
+      timerId: r.timer_id as string,
+      kind: r.kind as string,
+      paged: r.paged as boolean,
+      firedAt: r.fired_at as Date,
+    }));
+  }
+
+  /** Open incidents and those resolved in the last `days` (their post-mortem reminder may be pending). */
+  async incidentsOnTheClock(days: number): Promise<IncidentRow[]> {
+    const res = await this.db.query(
+      `SELECT ${INCIDENT_COLUMNS} FROM incidents
+       WHERE status <> 'resolved' OR (resolved_at > now() - make_interval(days => $1) AND postmortem_linked_at IS NULL)
+       ORDER BY id LIMIT 2000`,
+      [days],
+    );
+    return res.rows.map(toIncident);
   }
 
   /** Remembers a PagerDuty webhook delivery; false when it was already handled (a retry). */

@@ -35,8 +35,8 @@ export interface TestBot {
   pagerdutySecret: string;
   running: Running;
   db: pg.Pool;
-  /** Restart the bot process part (same schema, queue and stand-ins). */
-  restart(): Promise<void>;
+  /** Restart the bot process part (same schema, queue and stand-ins), down for `downMs` in between. */
+  restart(downMs?: number): Promise<void>;
   /** Slack's signing secret (to sign a replayed interaction by hand). */
   signingSecret: string;
   /** A second bot replica on its own port: same database schema, queue prefix and stand-ins. */
@@ -91,6 +91,9 @@ export async function startTestBot(opts: TestBotOptions = {}): Promise<TestBot> 
     PAGERDUTY_API_URL: pagerduty.url,
     PAGERDUTY_ROUTING_KEY: pagerduty.routingKey,
     PAGERDUTY_WEBHOOK_SECRETS: pagerdutySecret,
+    PAGERDUTY_API_TOKEN: 'test-rest-api-token',
+    PAGERDUTY_FROM: 'chatops-bot@qnwis.lab',
+    PAGERDUTY_ESCALATION_POLICY_ID: pagerduty.ids.escalationPolicy,
     OPS_TOKEN: opsToken,
     // Reconciliation against the lab's Alertmanager would resolve alerts tests post directly.
     RECONCILE_INTERVAL_SEC: '0',
@@ -117,8 +120,9 @@ export async function startTestBot(opts: TestBotOptions = {}): Promise<TestBot> 
     get running() {
       return running;
     },
-    async restart() {
+    async restart(downMs = 0) {
       await running.stop();
+      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
       running = await run(startup, log, { schema });
     },
     signingSecret,

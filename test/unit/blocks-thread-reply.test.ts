@@ -177,3 +177,64 @@ describe('threadReply', () => {
     }
   });
 });
+
+describe('threadReply: the runbook clock and people acting on it', () => {
+  const clock = (over: Partial<Extract<ThreadEvent, { kind: 'escalation_timer' }>> = {}): ThreadEvent => ({
+    kind: 'escalation_timer',
+    timer: 'escalation',
+    message:
+      'Not resolved 30 min after it opened: escalating to Senior SRE + Dev Lead (escalation matrix, SEV-1 step 1)',
+    mentions: ['<!subteam^S0SRE00001>', '<@U0DEVLEAD1>'],
+    page: true,
+    pagerDutyLevel: 3,
+    ...over,
+  });
+
+  it('an escalation says who, that it pages, and mentions them', () => {
+    expect(text(clock())).toBe(
+      '🔺 Not resolved 30 min after it opened: escalating to Senior SRE + Dev Lead (escalation matrix, SEV-1 step 1) · paging PagerDuty level 3 <!subteam^S0SRE00001> <@U0DEVLEAD1>',
+    );
+  });
+
+  it('a reminder is a clock, never a page', () => {
+    const t = text(
+      clock({
+        timer: 'ack-reminder',
+        message: 'Not acknowledged 10 min after it opened',
+        page: false,
+        pagerDutyLevel: null,
+        mentions: ['<!subteam^S0ONCALL01>'],
+      }),
+    );
+    expect(t).toBe('⏰ Not acknowledged 10 min after it opened <!subteam^S0ONCALL01>');
+  });
+
+  it('only well-formed mentions pass unescaped; markup in the message is escaped', () => {
+    const t =
+      text(
+        clock({
+          message: 'x <!channel> & *bold*',
+          mentions: ['<!channel>', '<@U0SRE00001>', '<!subteam^bad handle>'],
+        }),
+      ) ?? '';
+    expect(t).toContain('&lt;!channel&gt; &amp;');
+    expect(t).toMatch(/<@U0SRE00001>$/);
+    expect(t).not.toMatch(/[^;]<!channel>/);
+    expect(t).not.toContain('bad handle');
+  });
+
+  it('mentions survive a message cut to the length limit', () => {
+    const t = text(clock({ message: 'y'.repeat(2000) })) ?? '';
+    expect(t.length).toBeLessThanOrEqual(500);
+    expect(t.endsWith('<!subteam^S0SRE00001> <@U0DEVLEAD1>')).toBe(true);
+  });
+
+  it('resolve by hand carries the note; snooze says escalations go on', () => {
+    expect(text({ kind: 'resolved_by_hand', by: 'Sara Nasser', note: 'disk freed, alert lagging' })).toBe(
+      '✅ Resolved by hand by Sara Nasser: disk freed, alert lagging',
+    );
+    expect(text({ kind: 'snoozed', by: 'Omar Haddad', until: '2026-11-27T22:26:00.000Z' })).toBe(
+      '😴 Reminders snoozed until 22:26 UTC by Omar Haddad (escalations go on)',
+    );
+  });
+});

@@ -1114,3 +1114,26 @@ describe('configuration overrides', () => {
     expect(problems({ ack: { reminder: 10 } })[0]).toMatch(/^ack: .*reminder/);
   });
 });
+
+describe('a shortened clock (labs and drills)', () => {
+  it('accepts fractions of a minute down to 3 s and says them in seconds', () => {
+    const parsed = escalationMatrixOverridesSchema.parse({
+      ack: { reminderMinutes: 0.05, escalationMinutes: 0.1 },
+    });
+    const m = escalationMatrixFrom(parsed);
+    expect(m.ack).toEqual({ reminderMs: 3_000, escalationMs: 6_000 });
+    const [reminder] = timersFor({ id: 9, severity: 'SEV-1', openedAt: 1_000_000 }, m);
+    expect(reminder?.at).toBe(1_003_000);
+    const v = stillValid(
+      reminder as TimerAction,
+      { id: 9, severity: 'SEV-1', openedAt: 1_000_000 },
+      m,
+      1_003_000,
+    );
+    expect(v.decision === 'act' && v.message).toMatch(/^Not acknowledged 3 s after it opened/);
+  });
+
+  it('refuses less than 3 s', () => {
+    expect(escalationMatrixOverridesSchema.safeParse({ ack: { reminderMinutes: 0.01 } }).success).toBe(false);
+  });
+});

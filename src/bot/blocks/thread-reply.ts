@@ -8,14 +8,32 @@ import type { IncidentEvent } from '../../incidents/incident.js';
 import { SEVERITIES, SEVERITY_REQUIREMENTS } from '../../incidents/runbook.js';
 import { SLACK_LIMITS } from './limits.js';
 import { escapeTruncate, mrkdwn, oneLine, truncateEscaped } from './text.js';
-import { formatDuration, type IncidentView, openFor } from './view.js';
+import { formatDuration, type IncidentView, openFor, utcTime } from './view.js';
 
 /** Events from people (Slack, PagerDuty webhooks) besides the incident domain's own. */
 export type PeopleEvent =
   | { kind: 'acknowledged'; by: string; source: 'pagerduty' | 'slack' }
-  | { kind: 'reassigned' | 'escalated' | 'annotated'; by: string; detail: string };
+  | { kind: 'reassigned' | 'escalated' | 'annotated'; by: string; detail: string }
+  | { kind: 'resolved_by_hand'; by: string; note: string }
+  | { kind: 'snoozed'; by: string; until: string }
+  | { kind: 'postmortem_linked'; by: string; url: string };
 
-export type ThreadEvent = IncidentEvent | PeopleEvent;
+/** The runbook's clock acting: a reminder or an escalation (src/jobs/escalation.ts). */
+export interface ClockEvent {
+  kind: 'escalation_timer';
+  timer: string;
+  message: string;
+  /** `<@U…>` / `<!subteam^S…>` of the people addressed. */
+  mentions: string[];
+  page: boolean;
+  pagerDutyLevel: number | null;
+}
+
+export type ThreadEvent = IncidentEvent | PeopleEvent | ClockEvent;
+
+/** Only well-formed user and user-group mentions reach Slack unescaped. */
+const MENTION = /^(?:<@[UW][A-Z0-9]{2,30}>|<!subteam\^S[A-Z0-9]{2,30}>)$/;
+const ESCALATING_TIMERS = new Set(['ack-escalation', 'escalation', 'maintenance-release']);
 
 export interface ThreadReply {
   text: string;
@@ -95,6 +113,30 @@ export function threadReply(event: ThreadEvent, view: IncidentView, now: Date): 
       return withNote(`🔺 Escalated in PagerDuty${byWhom(event.by)}`, event.detail);
     case 'annotated':
       return withNote(`📝 Note from ${name(event.by)}`, event.detail);
+    case 'resolved_by_hand':
+      return withNote(`✅ Resolved by hand by ${name(event.by)}`, event.note);
+    case 'snoozed': {
+      const until = new Date(event.until);
+      return line(
+        `😴 Reminders snoozed until ${utcTime(until, now)} by ${name(event.by)} (escalations go on)`,
+      );
+    }
+    case 'postmortem_linked':
+      return line(`📝 Post-mortem linked by ${name(event.by)}: ${escapeTruncate(oneLine(event.url), 300)}`);
+    case 'escalation_timer': {
+      const icon = ESCALATING_TIMERS.has(event.timer) ? '🔺' : '⏰';
+      const paged =
+        event.page && event.pagerDutyLevel !== null
+          ? ` · paging PagerDuty level ${event.pagerDutyLevel}`
+          : '';
+      const mentions = (event.mentions ?? []).filter((m) => MENTION.test(m)).join(' ');
+      // The mentions go last and are never cut: they are what notifies people.
+      const head = truncateEscaped(
+        `${icon} ${escapeTruncate(oneLine(event.message), TEXT_MAX)}${paged}`,
+        TEXT_MAX - mentions.length - 1,
+      );
+      return { text: mentions ? `${head} ${mentions}` : head };
+    }
     default:
       return assertNever(event);
   }

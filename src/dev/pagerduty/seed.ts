@@ -3,7 +3,7 @@
  * "QNWIS Production", with an Events API v2 integration; one escalation policy, "QNWIS On-call",
  * whose four levels follow the runbook's escalation path (L1 on-call engineer, L2 senior SRE,
  * L3 development lead, L4 management/CTO); one user per level, with the same e-mail addresses as
- * the Slack stand-in's lab users. `outsider@qnwis.lab` deliberately has no PagerDuty account.
+ * the Slack stand-in's lab users, plus the bot's own user (`chatops-bot@qnwis.lab`). `outsider@qnwis.lab` deliberately has no PagerDuty account.
  *
  * Ids are fixed (PagerDuty-style: `P` + 6 upper-case characters) so the lab and tests can name
  * them; the routing key is a fixed 32-character key unless the caller supplies one.
@@ -23,6 +23,7 @@ export const SEED_IDS = {
     sre: 'PL2SRE0',
     devlead: 'PL3DEVL',
     manager: 'PL4MGMT',
+    bot: 'PQNWBOT',
   },
 } as const;
 
@@ -104,6 +105,15 @@ export const SEED: Seed = {
       jobTitle: 'Manager / CTO (L4)',
       role: 'owner',
       color: 'red',
+    },
+    {
+      // The bot's own PagerDuty user (REST `From` when its clock escalates); on no escalation rule.
+      id: SEED_IDS.users.bot,
+      name: 'QNWIS ChatOps Bot',
+      email: 'chatops-bot@qnwis.lab',
+      jobTitle: 'Automation',
+      role: 'limited_user',
+      color: 'grey',
     },
   ],
   escalationPolicies: [
