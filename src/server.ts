@@ -1,9 +1,12 @@
 /**
  * The bot's one HTTP port: Bolt's ExpressReceiver (`POST /slack/events`) on an express app that
- * also carries the webhooks and health. Transport only: routes verify, parse, hand off.
+ * also carries the webhooks and health. With an app-level token Slack comes over Socket Mode
+ * instead (SocketModeReceiver; no `/slack/events`), and the same port still serves the webhooks
+ * and health. Transport only: routes verify, parse, hand off.
  */
 import type { Server } from 'node:http';
-import { App, ExpressReceiver, LogLevel } from '@slack/bolt';
+import { App, ExpressReceiver, LogLevel, SocketModeReceiver } from '@slack/bolt';
+import { type WebAPIPlatformError, ErrorCode as WebApiErrorCode } from '@slack/web-api';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { CommandRequests } from './approvals/service.js';
 import { REQUEST_ACTIONS, requestButtonValue } from './bot/blocks/approval-message.js';
@@ -12,6 +15,8 @@ import {
   proposedActionReply,
   proposedActionValue,
 } from './bot/proposed-actions.js';
+import { slackLoggerFor } from './bot/slack-logger.js';
+import { ConfigError } from './errors.js';
 import { type AlertmanagerHandlerDeps, alertmanagerHandler } from './handlers/alertmanager.js';
 import { type PagerDutyHandlerDeps, pagerdutyHandler } from './handlers/pagerduty.js';
 import type { Inventory } from './inventory.js';
@@ -28,6 +33,10 @@ export interface ServerDeps {
   signingSecret: string;
   slackToken: string;
   slackApiUrl: string;
+  /** App-level token (xapp-…): Slack over Socket Mode instead of `POST /slack/events`. */
+  appToken?: string | undefined;
+  /** How long `listen` waits for the first Socket Mode connection before going on without it. */
+  socketModeConnectTimeoutMs?: number;
   alertmanager: Omit<AlertmanagerHandlerDeps, 'log'>;
   pagerduty: Omit<PagerDutyHandlerDeps, 'log'> | null;
   store: IncidentStore;
@@ -76,15 +85,29 @@ export function createServer(deps: ServerDeps): BotServer {
     });
   }
 
-  const receiver = new ExpressReceiver({
-    signingSecret: deps.signingSecret,
-    endpoints: '/slack/events',
-    app: web,
-    logLevel: LogLevel.WARN,
-  });
+  const socketMode = deps.appToken
+    ? new SocketModeReceiver({
+        appToken: deps.appToken,
+        logger: slackLoggerFor(deps.log.child({ component: 'slack-socket-mode' })),
+        installerOptions: {
+          // apps.connections.open is retried for as long as Slack is away (backing off to 30 s),
+          // never given up on: a bot that stops reconnecting silently stops hearing Slack.
+          clientOptions: { slackApiUrl: deps.slackApiUrl, retryConfig: SOCKET_MODE_RETRY },
+        },
+      })
+    : null;
+  const receiver =
+    socketMode ??
+    new ExpressReceiver({
+      signingSecret: deps.signingSecret,
+      endpoints: '/slack/events',
+      app: web,
+      logLevel: LogLevel.WARN,
+    });
   const app = new App({
     token: deps.slackToken,
     receiver,
+    ...(socketMode ? { socketMode: true } : {}),
     clientOptions: { slackApiUrl: deps.slackApiUrl, retryConfig: { retries: 1 } },
     // Bolt's auth.test at start-up would make the bot depend on Slack being up to receive alerts.
     tokenVerificationEnabled: false,
@@ -172,13 +195,99 @@ export function createServer(deps: ServerDeps): BotServer {
   return {
     app,
     express: web,
-    listen(port, host) {
-      return new Promise((resolve, reject) => {
-        const server = web.listen(port, host, () => resolve(server));
-        server.once('error', reject);
+    async listen(port, host) {
+      const server = await new Promise<Server>((resolve, reject) => {
+        const listening = web.listen(port, host, () => resolve(listening));
+        listening.once('error', reject);
       });
+      if (!socketMode) return server;
+      let stopping = false;
+      try {
+        await connectSocketMode(app, deps.log, deps.socketModeConnectTimeoutMs ?? 10_000, () => stopping);
+      } catch (err) {
+        stopping = true;
+        await socketMode.client.disconnect();
+        await new Promise((resolve) => server.close(resolve));
+        throw err;
+      }
+      // Whoever stops the bot closes this server; Socket Mode ends first, so no Slack command
+      // arrives that the closing bot can no longer serve.
+      const closeHttp = server.close.bind(server);
+      server.close = ((callback?: (err?: Error) => void) => {
+        stopping = true;
+        socketMode.client
+          .disconnect()
+          .catch((err: unknown) => deps.log.warn({ err }, 'Socket Mode did not disconnect cleanly'))
+          .finally(() => closeHttp(callback));
+        return server;
+      }) as Server['close'];
+      return server;
     },
   };
+}
+
+/** `forever`: see SocketModeReceiver above; `unref`: a pending retry never keeps the process alive. */
+const SOCKET_MODE_RETRY = { forever: true, factor: 1.5, minTimeout: 1000, maxTimeout: 30_000, unref: true };
+
+/** Slack's answers to apps.connections.open that no retry can fix: the token itself is wrong. */
+const REFUSED_APP_TOKEN = new Set([
+  'not_authed',
+  'invalid_auth',
+  'account_inactive',
+  'token_revoked',
+  'user_removed_from_team',
+  'team_disabled',
+]);
+
+/**
+ * Connects Socket Mode and waits for Slack's hello, at most `timeoutMs`: a refused app token
+ * stops start-up (ConfigError, the operator must fix it); Slack being away does not (the alert
+ * webhooks must keep working), it is logged and the client keeps reconnecting in the background.
+ */
+async function connectSocketMode(
+  app: App,
+  log: Logger,
+  timeoutMs: number,
+  stopping: () => boolean,
+): Promise<void> {
+  const connecting = app.start().then(
+    () => null,
+    (err: unknown) => err ?? new Error('Socket Mode stopped before it connected'),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<'waiting'>((resolve) => {
+    timer = setTimeout(() => resolve('waiting'), timeoutMs);
+  });
+  const first = await Promise.race([connecting, waited]);
+  clearTimeout(timer);
+  if (first === null) {
+    log.info('connected to Slack over Socket Mode');
+    return;
+  }
+  if (first === 'waiting') {
+    log.warn(
+      { timeoutMs },
+      'Slack Socket Mode is not connected yet: Slack commands and buttons fail until it is; still trying',
+    );
+    void connecting.then((err) => {
+      if (stopping()) return;
+      if (err)
+        log.error({ err }, 'Slack Socket Mode gave up connecting; restart the bot once Slack is reachable');
+      else log.info('connected to Slack over Socket Mode');
+    });
+    return;
+  }
+  const code = (first as Partial<WebAPIPlatformError>).data?.error;
+  if (
+    (first as { code?: string }).code === WebApiErrorCode.PlatformError &&
+    code &&
+    REFUSED_APP_TOKEN.has(code)
+  ) {
+    throw new ConfigError('Slack Socket Mode', [
+      { path: 'SLACK_APP_TOKEN', message: `Slack refused it at apps.connections.open (${code})` },
+    ]);
+  }
+  throw first;
 }
 
 function asyncRoute(fn: (req: Request, res: Response) => Promise<void>) {
