@@ -125,7 +125,8 @@ async function setUpSlack(config: Config, log: Logger): Promise<SlackSetup> {
     .then((r) => r.ok)
     .catch(() => false);
   if (running) {
-    if (!config.SLACK_SIGNING_SECRET) {
+    // Over Socket Mode nothing is signed: the app token is the credential.
+    if (!config.SLACK_SIGNING_SECRET && !appToken) {
       throw new ConfigError('configuration', [
         {
           path: 'SLACK_SIGNING_SECRET',
@@ -140,7 +141,7 @@ async function setUpSlack(config: Config, log: Logger): Promise<SlackSetup> {
     return {
       token: 'xoxb-local-stand-in',
       apiUrl,
-      signingSecret: config.SLACK_SIGNING_SECRET,
+      signingSecret: config.SLACK_SIGNING_SECRET ?? '',
       appToken,
       close: async () => {},
     };
