@@ -14,6 +14,7 @@ import { createCommandProcessor } from './approvals/run.js';
 import { CommandRequests } from './approvals/service.js';
 import { createWebClient, PatientChatClient, SlackChatClient } from './bot/chat.js';
 import { createQnwisCommandDeps, registerQnwisCommand } from './bot/commands/register.js';
+import { IncidentResponse } from './bot/incident-response.js';
 import { RoleDirectory } from './bot/roles.js';
 import {
   type Config,
@@ -267,8 +268,24 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
     queue: queues.commands,
     log,
   });
+  const incidentResponse = new IncidentResponse({
+    store,
+    queues,
+    matrix,
+    roles,
+    rest: pagerDutyRest,
+    log,
+    profileOf: async (userId) => {
+      const res = await webClient.users.info({ user: userId });
+      return {
+        email: res.user?.profile?.email ?? null,
+        name: res.user?.real_name || res.user?.profile?.real_name || res.user?.name || null,
+      };
+    },
+  });
   if (role !== 'worker') {
     const server = createServer({
+      incidentResponse,
       signingSecret: slack.signingSecret,
       slackToken: slack.token,
       slackApiUrl: slack.apiUrl,

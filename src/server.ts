@@ -10,6 +10,8 @@ import { type WebAPIPlatformError, ErrorCode as WebApiErrorCode } from '@slack/w
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { CommandRequests } from './approvals/service.js';
 import { REQUEST_ACTIONS, requestButtonValue } from './bot/blocks/approval-message.js';
+import { registerIncidentActions } from './bot/incident-actions.js';
+import type { IncidentResponse } from './bot/incident-response.js';
 import {
   type ProposedActionValue,
   proposedActionReply,
@@ -47,6 +49,8 @@ export interface ServerDeps {
   inventory: Inventory;
   /** Command requests (approve/reject/cancel, proposed fixes); null: proposed fixes only describe. */
   requests: CommandRequests | null;
+  /** The incident controls (acknowledge, resolve, escalate now, snooze, reassign); null: not offered. */
+  incidentResponse?: IncidentResponse | null;
 }
 
 export interface BotServer {
@@ -173,6 +177,7 @@ export function createServer(deps: ServerDeps): BotServer {
       }
     });
   }
+  if (deps.incidentResponse) registerIncidentActions(app, deps.incidentResponse, deps.log);
   app.error(async (err) => {
     deps.log.error({ err }, 'slack listener failed');
   });

@@ -606,15 +606,19 @@ export class IncidentStore {
     });
   }
 
-  async firedTimers(id: number): Promise<{ timerId: string; kind: string; paged: boolean; firedAt: Date }[]> {
+  async firedTimers(id: number): Promise<
+    { timerId: string; kind: string; paged: boolean; pagerDutyLevel: number | null; firedAt: Date }[]
+  > {
     const res = await this.db.query(
-      'SELECT timer_id, kind, paged, fired_at FROM escalation_timers_fired WHERE incident_id = $1 ORDER BY fired_at',
+      `SELECT timer_id, kind, paged, pagerduty_level, fired_at FROM escalation_timers_fired
+       WHERE incident_id = $1 ORDER BY fired_at`,
       [id],
     );
     return res.rows.map((r) => ({
       timerId: r.timer_id as string,
       kind: r.kind as string,
       paged: r.paged as boolean,
+      pagerDutyLevel: r.pagerduty_level === null ? null : Number(r.pagerduty_level),
       firedAt: r.fired_at as Date,
     }));
   }

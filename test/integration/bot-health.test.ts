@@ -1,5 +1,7 @@
 /** The bot's own health and metrics, behind the ops token. */
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QUEUE_NAMES } from '../../src/jobs/queues.js';
 import { eventually, notification, postAlertmanager, startTestBot, type TestBot } from '../support/bot.js';
 
 let bot: TestBot;
@@ -38,7 +40,9 @@ describe('/health/detailed and /metrics', () => {
       checks: { queues: { counts: Record<string, unknown> } };
     };
     expect(after.status).toBe('ok');
-    expect(Object.keys(after.checks.queues.counts).sort()).toEqual(['diagnose', 'pagerduty', 'slack']);
+    // Every queue of the catalog, the escalation clock's included.
+    expect(Object.keys(after.checks.queues.counts).sort()).toEqual(Object.keys(QUEUE_NAMES).sort());
+    expect(Object.keys(after.checks.queues.counts)).toContain('escalations');
   });
 
   it('count webhooks by outcome and expose queue depths', async () => {

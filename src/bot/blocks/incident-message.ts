@@ -8,6 +8,7 @@
  */
 import type { ActionsBlock, Button, ContextBlock, KnownBlock, SectionBlock } from '@slack/web-api';
 import { SEVERITY_REQUIREMENTS } from '../../incidents/runbook.js';
+import { incidentControls } from './incident-controls.js';
 import { blocksSize, SLACK_LIMITS } from './limits.js';
 import { escapeTruncate, mrkdwn, oneLine, plain } from './text.js';
 import { formatDuration, type IncidentView, openFor, relative, statusEmoji, utcTime } from './view.js';
@@ -279,7 +280,7 @@ export function incidentMessage(view: IncidentView, now: Date): { text: string; 
   let buttons = linkButtons(view);
   const actions = (): ActionsBlock[] => (buttons.length > 0 ? [{ type: 'actions', elements: buttons }] : []);
   // A section around the description costs about 60 characters of JSON besides its text.
-  const proposed = proposedButtons(view);
+  const proposed = [...incidentControls(view), ...proposedButtons(view)];
   const room = () => BUDGET.blocksJson - blocksSize([...top, context, ...proposed, ...actions()]) - 60;
   while (buttons.length > 0 && room() < BUDGET.minDescription) {
     const longest = buttons.reduce((a, b) => ((b.url?.length ?? 0) > (a.url?.length ?? 0) ? b : a));

@@ -552,6 +552,18 @@ export function buildAction(
       type === 'overflow' ? {} : { [blockId]: { [actionId]: { type, selected_option: selected } } };
     return { action, stateValues };
   }
+  // Pickers send what was picked as Slack does (`selected_user`, `selected_channel`, …), not a value.
+  const picked: Record<string, string> = {
+    users_select: 'selected_user',
+    conversations_select: 'selected_conversation',
+    channels_select: 'selected_channel',
+  };
+  const pickedKey = picked[type];
+  if (pickedKey) {
+    const chosen = typeof value === 'string' ? value : null;
+    const action = { type, ...base, [pickedKey]: chosen, action_ts: actionTs } as unknown as BlockAction;
+    return { action, stateValues: { [blockId]: { [actionId]: { type, [pickedKey]: chosen } } } };
+  }
   const action: BlockAction = {
     type,
     ...base,
