@@ -3,6 +3,7 @@
  * bot's incident store, and the few ports the diagnostics do not cover. Every port states its
  * failure semantics; the verbs turn host and service problems into results, not exceptions.
  */
+import type { EscalationMatrix } from '../../incidents/escalation.js';
 import type { Host, Inventory } from '../../inventory.js';
 import type { Logger } from '../../observability/logger.js';
 import type { DiagnosticContext, DiagnosticResult } from '../../ops/diagnostics/types.js';
@@ -63,4 +64,6 @@ export interface CommandEnv {
   readonly httpTimeoutMs: number;
   readonly now: () => Date;
   readonly log: Logger;
+  /** The configured escalation matrix: the post-mortem draft's targets and level titles. */
+  readonly escalationMatrix?: EscalationMatrix;
 }

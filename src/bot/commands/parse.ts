@@ -45,6 +45,7 @@ export type QnwisCommand =
   | { readonly verb: 'cert' }
   | { readonly verb: 'incidents' }
   | { readonly verb: 'incident'; readonly id: number; readonly key: string }
+  | { readonly verb: 'postmortem'; readonly id: number; readonly key: string }
   | {
       readonly verb: 'audit';
       /** Only this Slack user's entries. */
@@ -286,19 +287,17 @@ function parseVerb(verb: Verb, args: Args, ctx: ParseContext): QnwisCommand {
       }
       return { verb: 'redis', view: 'keys', pattern };
     }
-    case 'incident': {
+    case 'incident':
+    case 'postmortem': {
       const t = args.next();
-      if (!t) throw new UsageError('incident', 'say which incident, e.g. QNWIS-42');
+      if (!t) throw new UsageError(verb, 'say which incident, e.g. QNWIS-42');
       args.done();
       const m = /^(?:qnwis-)?(\d{1,9})$/i.exec(t.value);
       const id = m?.[1] ? Number(m[1]) : 0;
       if (!m || id < 1) {
-        throw new UsageError(
-          'incident',
-          `${quoteForMessage(t.value)} is not an incident id (QNWIS-42 or 42)`,
-        );
+        throw new UsageError(verb, `${quoteForMessage(t.value)} is not an incident id (QNWIS-42 or 42)`);
       }
-      return { verb: 'incident', id, key: `QNWIS-${id}` };
+      return { verb, id, key: `QNWIS-${id}` };
     }
     case 'audit':
       return parseAudit(args);

@@ -14,6 +14,7 @@ import type { App, RespondArguments, SlashCommand } from '@slack/bolt';
 import type { CommandRequests } from '../../approvals/service.js';
 import { type Config, secretFromConfig } from '../../config.js';
 import { UserFacingError } from '../../errors.js';
+import { escalationMatrixFrom } from '../../incidents/escalation.js';
 import type { Inventory } from '../../inventory.js';
 import type { Logger } from '../../observability/logger.js';
 import { getJson } from '../../ops/adapters/http.js';
@@ -24,6 +25,7 @@ import { type AuditResult, CommandAuditStore } from '../../store/audit.js';
 import { AuditTrail } from '../../store/audit-trail.js';
 import type { Db } from '../../store/db.js';
 import type { IncidentStore } from '../../store/incidents.js';
+import { type ChatClient, SlackChatClient } from '../chat.js';
 import {
   type ListUserGroups,
   type ResolvedRole,
@@ -32,7 +34,7 @@ import {
   refusalText,
 } from '../roles.js';
 import { decideVerb } from './access.js';
-import type { CommandReply, ReplyMeta } from './blocks/common.js';
+import { type CommandReply, type ReplyMeta, section } from './blocks/common.js';
 import { failureReply, refusalReply, runningText, usageReply } from './blocks/messages.js';
 import type { CommandEnv, GetJson, RunDiagnostics, SecurityQueries } from './env.js';
 import { type ParseContext, parseContextFromInventory, parseQnwisCommand } from './parse.js';
@@ -57,6 +59,8 @@ export interface QnwisCommandDeps {
   /** Commands one person may have running at once (default 3). */
   readonly maxConcurrentPerUser?: number;
   readonly newRef?: () => string;
+  /** Shares a reply's file in the channel (`/qnwis postmortem`). Default: the Bolt app's client. */
+  readonly files?: Pick<ChatClient, 'uploadFile'>;
 }
 
 /** An 8-character reference id (Crockford base32: no I, L, O, U), e.g. "7K2M9XD4". */
@@ -78,6 +82,8 @@ export function registerQnwisCommand(app: App, deps: QnwisCommandDeps): void {
   const maxPerUser = deps.maxConcurrentPerUser ?? 3;
   const running = new Map<string, number>();
   const ref = deps.newRef ?? newRef;
+  const env: CommandEnv = deps.env;
+  const files = deps.files ?? new SlackChatClient(app.client);
 
   /**
    * `/qnwis <command> …` and `/qnwis break-glass …`: planned and decided by the approval policy
@@ -220,7 +226,7 @@ export function registerQnwisCommand(app: App, deps: QnwisCommandDeps): void {
     }
     const { command: cmd, private: priv } = parsed.invocation;
     if (cmd.verb === 'help') {
-      const reply = await runQnwisCommand(cmd, deps.env, meta);
+      const reply = await runQnwisCommand(cmd, env, meta);
       await ack(asResponse(reply, 'ephemeral'));
       await record('ok', null);
       return;
@@ -239,11 +245,7 @@ export function registerQnwisCommand(app: App, deps: QnwisCommandDeps): void {
       let result: AuditResult = 'ok';
       let detail: string | null = null;
       try {
-        reply = await withDeadline(
-          runQnwisCommand(cmd, deps.env, meta),
-          deadlineMs,
-          `${commandName} ${cmd.verb}`,
-        );
+        reply = await withDeadline(runQnwisCommand(cmd, env, meta), deadlineMs, `${commandName} ${cmd.verb}`);
       } catch (err) {
         result = 'error';
         if (err instanceof UserFacingError) {
@@ -256,8 +258,17 @@ export function registerQnwisCommand(app: App, deps: QnwisCommandDeps): void {
           reply = failureReply(meta);
         }
       }
+      let responseType: 'ephemeral' | 'in_channel' = priv ? 'ephemeral' : 'in_channel';
+      if (reply.file && !priv) {
+        // A file cannot be ephemeral: shared in the channel, the asker is told; else the text stands.
+        const shared = await shareFile(files, command.channel_id, reply.file, log, meta.ref);
+        if (shared) {
+          reply = { text: reply.file.sharedText, blocks: [section(reply.file.sharedText)] };
+          responseType = 'ephemeral';
+        } else detail = 'the file could not be shared; answered with text';
+      }
       await record(result, detail);
-      await deliver(respond, asResponse(reply, priv ? 'ephemeral' : 'in_channel'), log, meta.ref);
+      await deliver(respond, asResponse(reply, responseType), log, meta.ref);
     } finally {
       const left = (running.get(command.user_id) ?? 1) - 1;
       if (left > 0) running.set(command.user_id, left);
@@ -281,6 +292,28 @@ async function deliver(
   } catch (err) {
     // response_url expired, used 5 times, or Slack refused the blocks: nothing more to tell the person.
     log.error({ err, ref }, 'qnwis reply could not be delivered through response_url');
+  }
+}
+
+async function shareFile(
+  files: Pick<ChatClient, 'uploadFile'>,
+  channel: string,
+  file: NonNullable<CommandReply['file']>,
+  log: Logger,
+  ref: string,
+): Promise<boolean> {
+  try {
+    await files.uploadFile(channel, {
+      filename: file.filename,
+      title: file.title,
+      content: Buffer.from(file.content, 'utf8'),
+      initialComment: file.initialComment,
+    });
+    return true;
+  } catch (err) {
+    // not_in_channel, a file-sharing policy, Slack down: the asker still gets the text.
+    log.warn({ err, ref, filename: file.filename }, 'reply file could not be shared');
+    return false;
   }
 }
 
@@ -357,6 +390,7 @@ export function createQnwisCommandDeps(
       logger: opts.log,
     });
   const auditTrail = new AuditTrail(opts.db);
+  const escalationMatrix = escalationMatrixFrom(opts.config.ESCALATION_MATRIX);
   return {
     env: {
       inventory: opts.inventory,
@@ -369,6 +403,7 @@ export function createQnwisCommandDeps(
       httpTimeoutMs: opts.config.HTTP_TIMEOUT_MS,
       now: () => new Date(),
       log: opts.log,
+      escalationMatrix,
     },
     rolePolicy: {
       users: opts.config.SLACK_ROLES,

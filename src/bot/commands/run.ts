@@ -11,6 +11,7 @@ import { diagnosticsReply } from './blocks/diagnostics.js';
 import { incidentNotFoundReply, incidentReply, incidentsReply } from './blocks/incidents.js';
 import { logsReply } from './blocks/logs.js';
 import { helpReply } from './blocks/messages.js';
+import { postmortemReply } from './blocks/postmortem.js';
 import { redisKeysReply } from './blocks/redis.js';
 import { securityReply } from './blocks/security.js';
 import { statusReply } from './blocks/status.js';
@@ -21,6 +22,7 @@ import { listAudit } from './verbs/audit.js';
 import { CERT_RUNBOOK, runCert } from './verbs/cert.js';
 import { DB_VIEW_SPECS, runDb } from './verbs/db.js';
 import { fetchLogs } from './verbs/logs.js';
+import { draftPostmortem } from './verbs/postmortem.js';
 import { runRedisStats, scanRedisKeys } from './verbs/redis.js';
 import { runSecurity } from './verbs/security.js';
 import { collectStatus } from './verbs/status.js';
@@ -106,6 +108,8 @@ export async function runQnwisCommand(
       const detail = await incidentDetail(env.incidents, command.id);
       return detail ? incidentReply(detail, meta) : incidentNotFoundReply(command.key, meta);
     }
+    case 'postmortem':
+      return postmortemReply(await draftPostmortem(command, env), meta);
     case 'audit':
       return auditReply(await listAudit(command, env), meta);
     default:

@@ -15,6 +15,7 @@ export const VERBS = [
   'cert',
   'incidents',
   'incident',
+  'postmortem',
   'audit',
 ] as const;
 export type Verb = (typeof VERBS)[number];
@@ -112,6 +113,13 @@ export const VERB_SPECS: Readonly<Record<Verb, VerbSpec>> = {
     summary: 'one incident (QNWIS-123 or 123) with its timeline',
     runbook: 'Incident Response',
     examples: ['/qnwis incident QNWIS-42'],
+  },
+  postmortem: {
+    usage: '/qnwis postmortem ID',
+    summary:
+      'the post-mortem draft of an incident (QNWIS-123 or 123) as a Markdown file: timeline, alerts, diagnosis, commands with approvers, durations against the runbook targets, SLOs',
+    runbook: 'Incident Response Workflow › 5. Post-mortem',
+    examples: ['/qnwis postmortem QNWIS-42'],
   },
   audit: {
     usage: '/qnwis audit [--user @PERSON|U…] [--since 24h]',

@@ -21,6 +21,21 @@ export interface CommandReply {
   /** Notification and fallback text: one line of escaped mrkdwn. */
   readonly text: string;
   readonly blocks: KnownBlock[];
+  /**
+   * A file to share in the channel instead (`/qnwis postmortem`): on success the asker is told
+   * `sharedText`; with --private, or when the upload fails, `text`/`blocks` are the answer.
+   */
+  readonly file?: ReplyFile;
+}
+
+export interface ReplyFile {
+  readonly filename: string;
+  readonly title: string;
+  readonly content: string;
+  /** The message the file is shared with (mrkdwn). */
+  readonly initialComment: string;
+  /** The asker's confirmation once it is shared (mrkdwn). */
+  readonly sharedText: string;
 }
 
 /** What a builder assembles before `fitReply`. */
