@@ -9,6 +9,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { DiagnosticContext, DiagnosticResult } from '../../ops/diagnostics/types.js';
 import type { AuditTrail } from '../../store/audit-trail.js';
 import type { IncidentStore } from '../../store/incidents.js';
+import type { OnCallSource, SlackUserDirectory } from './verbs/oncall.js';
 
 /** One diagnostic to run on one target (a host name, or "fleet"). */
 export interface DiagnosticRequest {
@@ -64,6 +65,10 @@ export interface CommandEnv {
   readonly httpTimeoutMs: number;
   readonly now: () => Date;
   readonly log: Logger;
+  /** PagerDuty's on-calls for `/qnwis oncall` (absent: the verb says PagerDuty is not configured). */
+  readonly onCall?: OnCallSource;
+  /** Slack users by e-mail (`users.lookupByEmail`), to match on-calls; the Bolt app's client by default. */
+  readonly slackUsers?: SlackUserDirectory;
   /** The configured escalation matrix: the post-mortem draft's targets and level titles. */
   readonly escalationMatrix?: EscalationMatrix;
 }

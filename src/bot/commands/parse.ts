@@ -46,6 +46,7 @@ export type QnwisCommand =
   | { readonly verb: 'incidents' }
   | { readonly verb: 'incident'; readonly id: number; readonly key: string }
   | { readonly verb: 'postmortem'; readonly id: number; readonly key: string }
+  | { readonly verb: 'oncall' }
   | {
       readonly verb: 'audit';
       /** Only this Slack user's entries. */
@@ -245,6 +246,7 @@ function parseVerb(verb: Verb, args: Args, ctx: ParseContext): QnwisCommand {
     case 'security':
     case 'cert':
     case 'incidents':
+    case 'oncall':
       args.done();
       return { verb };
     case 'logs':

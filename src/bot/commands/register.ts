@@ -40,6 +40,7 @@ import type { CommandEnv, GetJson, RunDiagnostics, SecurityQueries } from './env
 import { type ParseContext, parseContextFromInventory, parseQnwisCommand } from './parse.js';
 import { BREAK_GLASS_VERB, isRequestText, parseRequestText } from './request-parse.js';
 import { auditArgs, runQnwisCommand } from './run.js';
+import { onCallSourceOf, slackUserDirectory } from './verbs/oncall.js';
 
 export const QNWIS_COMMAND = '/qnwis';
 
@@ -82,7 +83,7 @@ export function registerQnwisCommand(app: App, deps: QnwisCommandDeps): void {
   const maxPerUser = deps.maxConcurrentPerUser ?? 3;
   const running = new Map<string, number>();
   const ref = deps.newRef ?? newRef;
-  const env: CommandEnv = deps.env;
+  const env: CommandEnv = { ...deps.env, slackUsers: deps.env.slackUsers ?? slackUserDirectory(app.client) };
   const files = deps.files ?? new SlackChatClient(app.client);
 
   /**
@@ -403,6 +404,7 @@ export function createQnwisCommandDeps(
       httpTimeoutMs: opts.config.HTTP_TIMEOUT_MS,
       now: () => new Date(),
       log: opts.log,
+      onCall: onCallSourceOf(opts.config, escalationMatrix),
       escalationMatrix,
     },
     rolePolicy: {

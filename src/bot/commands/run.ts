@@ -11,6 +11,7 @@ import { diagnosticsReply } from './blocks/diagnostics.js';
 import { incidentNotFoundReply, incidentReply, incidentsReply } from './blocks/incidents.js';
 import { logsReply } from './blocks/logs.js';
 import { helpReply } from './blocks/messages.js';
+import { oncallReply } from './blocks/oncall.js';
 import { postmortemReply } from './blocks/postmortem.js';
 import { redisKeysReply } from './blocks/redis.js';
 import { securityReply } from './blocks/security.js';
@@ -22,6 +23,7 @@ import { listAudit } from './verbs/audit.js';
 import { CERT_RUNBOOK, runCert } from './verbs/cert.js';
 import { DB_VIEW_SPECS, runDb } from './verbs/db.js';
 import { fetchLogs } from './verbs/logs.js';
+import { collectOnCall } from './verbs/oncall.js';
 import { draftPostmortem } from './verbs/postmortem.js';
 import { runRedisStats, scanRedisKeys } from './verbs/redis.js';
 import { runSecurity } from './verbs/security.js';
@@ -110,6 +112,8 @@ export async function runQnwisCommand(
     }
     case 'postmortem':
       return postmortemReply(await draftPostmortem(command, env), meta);
+    case 'oncall':
+      return oncallReply(await collectOnCall(env), meta);
     case 'audit':
       return auditReply(await listAudit(command, env), meta);
     default:

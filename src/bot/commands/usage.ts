@@ -16,6 +16,7 @@ export const VERBS = [
   'incidents',
   'incident',
   'postmortem',
+  'oncall',
   'audit',
 ] as const;
 export type Verb = (typeof VERBS)[number];
@@ -120,6 +121,12 @@ export const VERB_SPECS: Readonly<Record<Verb, VerbSpec>> = {
       'the post-mortem draft of an incident (QNWIS-123 or 123) as a Markdown file: timeline, alerts, diagnosis, commands with approvers, durations against the runbook targets, SLOs',
     runbook: 'Incident Response Workflow › 5. Post-mortem',
     examples: ['/qnwis postmortem QNWIS-42'],
+  },
+  oncall: {
+    usage: '/qnwis oncall',
+    summary: "who is on call now at each escalation level (PagerDuty's on-calls), with their Slack users",
+    runbook: 'On-Call Responsibilities › Escalation Path',
+    examples: ['/qnwis oncall', '/qnwis oncall --private'],
   },
   audit: {
     usage: '/qnwis audit [--user @PERSON|U…] [--since 24h]',
