@@ -174,11 +174,11 @@ export const configSchema = z.object({
     .optional(),
   /** Slack channel for scheduled duties (backup check, SLO digest, error-log review, maintenance). */
   DUTIES_CHANNEL: z.string().min(1).default('qnwis-ops'),
-  /** Cron (UTC) of the daily backup check. Empty: off. */
+  /** Cron (UTC) of the daily backup check. "off": off (an empty value means the default). */
   DUTY_BACKUP_CHECK_CRON: z.string().default('30 6 * * *'),
-  /** Cron (UTC) of the SLO digest (runbook: dashboards every 4 hours). Empty: off. */
+  /** Cron (UTC) of the SLO digest (runbook: dashboards every 4 hours). "off": off (an empty value means the default). */
   DUTY_SLO_DIGEST_CRON: z.string().default('0 */4 * * *'),
-  /** Cron (UTC) of the daily error-log review. Empty: off. */
+  /** Cron (UTC) of the daily error-log review. "off": off (an empty value means the default). */
   DUTY_ERROR_LOG_REVIEW_CRON: z.string().default('0 7 * * *'),
   /** How often the maintenance-window announcement is checked, seconds (0: off). */
   DUTY_MAINTENANCE_CHECK_SEC: int(0, 86_400).default(900),

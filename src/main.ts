@@ -31,11 +31,17 @@ import { DEFAULT_SEVERITY_POLICY } from './incidents/severity.js';
 import { hostsWithRole, type Inventory, loadInventory } from './inventory.js';
 import { createChartProcessor } from './jobs/chart.js';
 import { createDiagnoseProcessor } from './jobs/diagnose.js';
+import { startDuties } from './jobs/duties.js';
 import { createEscalationProcessor, scheduleClockSweep } from './jobs/escalation.js';
 import { ChannelPacer } from './jobs/pacing.js';
 import { createEventsApiClient, createPagerDutyProcessor } from './jobs/pagerduty-events.js';
+import { createPostmortemProcessor } from './jobs/postmortem.js';
 import { createQueues, enqueueIncidentSync, QUEUE_NAMES } from './jobs/queues.js';
-import { createAlertmanagerAlerts, reconcileWithAlertmanager } from './jobs/reconcile.js';
+import {
+  createAlertmanagerAlerts,
+  reconcileWithAlertmanager,
+  reconcileWithPagerDuty,
+} from './jobs/reconcile.js';
 import { createSlackProcessor } from './jobs/slack-sync.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { jobsTotal } from './observability/metrics.js';
@@ -293,6 +299,7 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
       store,
       log,
       heartbeatAlert: config.HEARTBEAT_ALERTS.split(',')[0]?.trim() || 'Watchdog',
+      heartbeatMaxAgeMs: config.WATCHDOG_MAX_SILENCE_SEC * 1000,
       opsToken: config.OPS_TOKEN,
       inventory,
       requests,
@@ -362,6 +369,7 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
         : null,
       log,
     });
+    const postmortem = createPostmortemProcessor({ store, chat, pacer, log, matrix });
     const alertmanagerUrl = inventory.monitoring.alertmanagerUrl;
     const reconcile =
       alertmanagerUrl && config.RECONCILE_INTERVAL_SEC > 0
@@ -376,7 +384,16 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
             graceMs: Math.min(30_000, 2 * config.RECONCILE_INTERVAL_SEC * 1000),
           }
         : null;
-    if (reconcile) {
+    const reconcilePagerDuty =
+      pagerDutyRest && config.RECONCILE_INTERVAL_SEC > 0
+        ? {
+            store,
+            queues,
+            rest: pagerDutyRest,
+            log,
+          }
+        : null;
+    if (reconcile || reconcilePagerDuty) {
       // One scheduler across replicas: upsert is idempotent.
       await queues.diagnose.upsertJobScheduler(
         'reconcile-alertmanager',
@@ -388,7 +405,13 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
       QUEUE_NAMES.diagnose,
       async (job, token) => {
         if (job.name === 'incident-chart') return chart(job, token);
-        if (job.name === 'reconcile') return reconcile ? reconcileWithAlertmanager(reconcile) : null;
+        if (job.name === 'incident-postmortem') return postmortem(job, token);
+        if (job.name === 'reconcile')
+          // PagerDuty first: an acknowledgement it holds is history the resolution must not hide.
+          return {
+            pagerduty: reconcilePagerDuty ? await reconcileWithPagerDuty(reconcilePagerDuty) : null,
+            alertmanager: reconcile ? await reconcileWithAlertmanager(reconcile) : null,
+          };
         return playbook(job);
       },
       { connection: workerRedis, prefix: config.QUEUE_PREFIX, concurrency: 4 },
@@ -430,6 +453,20 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
     });
     closers.push(() => commandWorker.close());
     await scheduleClockSweep(queues, 5 * 60_000);
+    // Scheduled duties (backup check, SLO digest, error-log review, maintenance announcement) and
+    // the Watchdog dead-man switch: job schedulers, one run per slot across replicas.
+    const duties = await startDuties({
+      config,
+      inventory,
+      connection: workerRedis,
+      queues,
+      store,
+      fleet: fleet.context,
+      chat: patientChat,
+      recordContext,
+      log,
+    });
+    closers.push(() => duties.close());
     const escalationWorker = new Worker(
       QUEUE_NAMES.escalations,
       createEscalationProcessor({

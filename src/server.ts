@@ -44,6 +44,8 @@ export interface ServerDeps {
   store: IncidentStore;
   log: Logger;
   heartbeatAlert: string;
+  /** The heartbeat is missing after this long (WATCHDOG_MAX_SILENCE_SEC); default 5 min. */
+  heartbeatMaxAgeMs?: number;
   /** Bearer token for /health/detailed and /metrics. */
   opsToken: string | undefined;
   inventory: Inventory;
@@ -72,7 +74,7 @@ export function createServer(deps: ServerDeps): BotServer {
     store: deps.store,
     queues: deps.alertmanager.queues,
     heartbeatAlert: deps.heartbeatAlert,
-    heartbeatMaxAgeMs: 5 * 60_000,
+    heartbeatMaxAgeMs: deps.heartbeatMaxAgeMs ?? 5 * 60_000,
   });
   web.get('/health/detailed', asyncRoute(health.detailed));
   web.get('/metrics', asyncRoute(health.metrics));

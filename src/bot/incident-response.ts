@@ -13,6 +13,7 @@ import { PagerDutyRejectedError, PagerDutyUnavailableError } from '../errors.js'
 import { type EscalationMatrix, evaluateSnooze, recipientsOf, titlesOf } from '../incidents/escalation.js';
 import { enqueueIncidentSync, type Queues } from '../jobs/queues.js';
 import type { Logger } from '../observability/logger.js';
+import { escalationsTotal } from '../observability/metrics.js';
 import {
   type PagerDutyIncident,
   PagerDutyNoAccountError,
@@ -226,6 +227,7 @@ export class IncidentResponse {
         by: name,
       },
     );
+    escalationsTotal.inc({ kind: 'manual', outcome: pd ? 'paged' : 'slack_only' });
     await this.changed(row);
     return `Escalated ${row.key} to ${level.title}${pd ? ` (PagerDuty level ${level.pagerDutyLevel})` : ' (Slack only: it was not paged)'}.`;
   }

@@ -16,6 +16,7 @@ import { z } from 'zod';
 import {
   type EscalationIncident,
   type EscalationMatrix,
+  escalates,
   recipientsOf,
   stillValid,
   TIMER_KINDS,
@@ -24,7 +25,7 @@ import {
 } from '../incidents/escalation.js';
 import { SEVERITIES } from '../incidents/runbook.js';
 import type { Logger } from '../observability/logger.js';
-import { escalationTimersTotal } from '../observability/metrics.js';
+import { escalationsTotal, escalationTimersTotal } from '../observability/metrics.js';
 import { clockOf, type IncidentStore } from '../store/incidents.js';
 import { enqueueIncidentSync, type Queues } from './queues.js';
 
@@ -206,6 +207,8 @@ export function createEscalationProcessor(deps: EscalationDeps) {
       return { duplicate: action.id };
     }
     escalationTimersTotal.inc({ kind: action.kind, outcome: 'acted' });
+    if (escalates(action.kind))
+      escalationsTotal.inc({ kind: action.kind, outcome: page ? 'paged' : 'slack_only' });
     log.info({ levels: action.levels, page }, verdict.message);
     await enqueueIncidentSync(deps.queues, row.id, row.severity);
     if (page && verdict.pagerDutyLevel !== null) {

@@ -10,6 +10,7 @@ import { formatUtc } from '../incidents/approvals.js';
 import { type EscalationMatrix, maintenanceWindowAt, pagesAt } from '../incidents/escalation.js';
 import type { Severity } from '../incidents/runbook.js';
 import type { Logger } from '../observability/logger.js';
+import { escalationsTotal } from '../observability/metrics.js';
 import { PagerDutyNoAccountError, type PagerDutyRest } from '../ops/adapters/pagerduty-rest.js';
 import type { IncidentRow, IncidentStore } from '../store/incidents.js';
 import { enqueueIncidentSync, enqueuePagerDuty, pagerdutyJobs, type Queues } from './queues.js';
@@ -204,6 +205,7 @@ export function createPagerDutyProcessor(deps: PagerDutyDeps) {
     if (row.status === 'resolved') return;
     const from = data.asEmail ?? deps.botEmail ?? null;
     const fail = async (why: string) => {
+      escalationsTotal.inc({ kind: 'pagerduty', outcome: 'failed' });
       log.error({ why }, 'PagerDuty escalation failed');
       await deps.store.addEvent(
         row.id,

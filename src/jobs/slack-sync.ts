@@ -26,6 +26,7 @@ import {
   enqueueDigestSync,
   enqueueIncidentSync,
   enqueuePagerDuty,
+  enqueuePostmortem,
   type Queues,
   slackJobs,
 } from './queues.js';
@@ -181,6 +182,9 @@ export function createSlackProcessor(deps: SlackSyncDeps) {
       }
       await deps.store.advanceThreadCursor(row.id, entry.id);
     }
+    // The post-mortem draft follows the "resolved" reply, whoever resolved it (Alertmanager, a
+    // person, reconciliation); its job id makes this once per resolution.
+    if (row.status === 'resolved') await enqueuePostmortem(deps.queues, row);
   }
 
   async function syncDigest(digestId: number): Promise<void> {

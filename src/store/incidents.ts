@@ -217,7 +217,11 @@ export class IncidentStore {
     ctx: RecordContext,
     now = new Date(),
   ): Promise<RecordResult> {
-    const heartbeats = payload.alerts.filter((a) => ctx.heartbeatAlerts.has(a.labels.alertname ?? ''));
+    // Only a firing heartbeat is a sign of life: Alertmanager's last "resolved" Watchdog after
+    // Prometheus died must not reset the dead-man switch.
+    const heartbeats = payload.alerts.filter(
+      (a) => ctx.heartbeatAlerts.has(a.labels.alertname ?? '') && a.status === 'firing',
+    );
     const alerts = payload.alerts.filter((a) => !ctx.heartbeatAlerts.has(a.labels.alertname ?? ''));
     return this.tx(async (c) => {
       for (const a of heartbeats) {
@@ -397,6 +401,22 @@ export class IncidentStore {
     return res.rows.map(toIncident);
   }
 
+  /**
+   * Incidents PagerDuty knows (paged) whose two sides could disagree: open ones, ones resolved in
+   * the last day whose resolution PagerDuty may not have heard, and ones resolved in the last hour
+   * with no acknowledgement recorded (one made in PagerDuty may have been missed).
+   */
+  async pagedIncidents(): Promise<IncidentRow[]> {
+    const res = await this.db.query(
+      `SELECT ${INCIDENT_COLUMNS} FROM incidents
+       WHERE pd_status IS NOT NULL AND (status <> 'resolved'
+         OR (pd_status = 'triggered' AND resolved_at > now() - interval '1 day')
+         OR (acknowledged_at IS NULL AND resolved_at > now() - interval '1 hour'))
+       ORDER BY id LIMIT 500`,
+    );
+    return res.rows.map(toIncident);
+  }
+
   async getByPagerDutyId(pdIncidentId: string): Promise<IncidentRow | undefined> {
     const res = await this.db.query(
       `SELECT ${INCIDENT_COLUMNS} FROM incidents WHERE pd_incident_id = $1 ORDER BY id DESC LIMIT 1`,
@@ -549,6 +569,25 @@ export class IncidentStore {
   }
 
   /**
+   * An acknowledgement the bot was never told (found by reconciliation): recorded with its own time,
+   * even when the incident has resolved since (it is history the post-mortem needs). False when an
+   * acknowledgement was already recorded.
+   */
+  async recordMissedAcknowledgement(id: number, by: string, at: Date): Promise<boolean> {
+    return this.tx(async (c) => {
+      const res = await c.query(
+        `UPDATE incidents SET acknowledged_by = $2, acknowledged_at = $3,
+           status = CASE WHEN status = 'firing' THEN 'acknowledged' ELSE status END, updated_at = now()
+         WHERE id = $1 AND acknowledged_at IS NULL RETURNING id`,
+        [id, by, at],
+      );
+      const changed = (res.rowCount ?? 0) > 0;
+      if (changed) await this.appendEvent(c, id, { kind: 'acknowledged', by, source: 'pagerduty' }, by);
+      return changed;
+    });
+  }
+
+  /**
    * Resolves by hand (the alert may still fire: someone judged it over), with the person's note.
    * False when it was already resolved.
    */
@@ -606,7 +645,9 @@ export class IncidentStore {
     });
   }
 
-  async firedTimers(id: number): Promise<
+  async firedTimers(
+    id: number,
+  ): Promise<
     { timerId: string; kind: string; paged: boolean; pagerDutyLevel: number | null; firedAt: Date }[]
   > {
     const res = await this.db.query(

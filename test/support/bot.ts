@@ -35,8 +35,8 @@ export interface TestBot {
   pagerdutySecret: string;
   running: Running;
   db: pg.Pool;
-  /** Restart the bot process part (same schema, queue and stand-ins), down for `downMs` in between. */
-  restart(downMs?: number): Promise<void>;
+  /** Restart the bot process part (same schema, queue and stand-ins); `whileDown`: ms to wait, or what to do meanwhile. */
+  restart(whileDown?: number | (() => Promise<void>)): Promise<void>;
   /** Slack's signing secret (to sign a replayed interaction by hand). */
   signingSecret: string;
   /** A second bot replica on its own port: same database schema, queue prefix and stand-ins. */
@@ -120,9 +120,10 @@ export async function startTestBot(opts: TestBotOptions = {}): Promise<TestBot> 
     get running() {
       return running;
     },
-    async restart(downMs = 0) {
+    async restart(whileDown = 0) {
       await running.stop();
-      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+      if (typeof whileDown === 'function') await whileDown();
+      else if (whileDown > 0) await new Promise((r) => setTimeout(r, whileDown));
       running = await run(startup, log, { schema });
     },
     signingSecret,
