@@ -317,7 +317,18 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
         : null,
     });
     const qnwis = {
-      ...createQnwisCommandDeps({ config, inventory, diagnostics: fleet.context, db, store, log }),
+      ...createQnwisCommandDeps({
+        config,
+        inventory,
+        diagnostics: fleet.context,
+        db,
+        store,
+        log,
+        onIncidentChanged: async (incidentId) => {
+          const incident = await store.get(incidentId);
+          if (incident) await enqueueIncidentSync(queues, incident.id, incident.severity);
+        },
+      }),
       requests,
     };
     registerQnwisCommand(server.app, qnwis);

@@ -59,6 +59,9 @@ function everyPossibleTimerId(incident: EscalationIncident, matrix: EscalationMa
       postmortemLinkedAt: null,
     };
     for (const t of timersFor(bare, matrix)) ids.add(t.id);
+    // The post-mortem reminder's id carries the resolution's instant.
+    if (incident.resolvedAt !== null && incident.resolvedAt !== undefined)
+      for (const t of timersFor({ ...incident, severity, postmortemLinkedAt: null }, matrix)) ids.add(t.id);
   }
   return ids;
 }

@@ -7,6 +7,8 @@
  * events with its actor and UTC time; posting again changes nothing; `/qnwis postmortem KEY`
  * answers with the same draft as a file.
  */
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWebClient, SlackChatClient } from '../../src/bot/chat.js';
 import { utcStamp } from '../../src/incidents/postmortem.js';
@@ -303,6 +305,68 @@ describe('diagnose → acknowledge → approved restart → resolve → post-mor
         (m) => m.ephemeral_user === ONCALL && m.text.includes('post-mortem draft'),
       ),
     );
+  });
+
+  it('/qnwis postmortem KEY --link URL records the written post-mortem: thread told, 48-h reminder gone', async () => {
+    const redis = new Redis('redis://127.0.0.1:6379/0');
+    const queue = new Queue('escalations', { connection: redis, prefix: bot.prefix });
+    try {
+      const reminder = async () => {
+        for (const job of await queue.getDelayed())
+          if (job.id?.startsWith(`timer-${incident.id}-`) && job.id.includes('-postmortem-')) return job;
+        return undefined;
+      };
+      await eventually('the 48-h post-mortem reminder waiting', reminder);
+      const url = 'https://wiki.example/postmortems/highErrorRate-app-03';
+      await fetch(`${bot.slack.url}/_local/command`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          user: SRE,
+          channel: 'C0QNWISOPS',
+          command: '/qnwis',
+          text: `postmortem ${incident.key} --link ${url}`,
+        }),
+      });
+      await eventually('the confirmation', async () =>
+        (await messages('C0QNWISOPS')).find((m) =>
+          JSON.stringify(m.blocks ?? []).includes('48-hour reminder is off'),
+        ),
+      );
+      const row = await bot.db.query(
+        'SELECT postmortem_url, postmortem_linked_at FROM incidents WHERE id = $1',
+        [incident.id],
+      );
+      expect(row.rows[0]?.postmortem_url).toBe(url);
+      expect(row.rows[0]?.postmortem_linked_at).toBeInstanceOf(Date);
+      await eventually('the reminder removed from the queue', async () => !(await reminder()));
+      await eventually('the link told in the thread', async () =>
+        (await messages(incident.channel)).some(
+          (m) =>
+            m.thread_ts === incident.ts &&
+            m.text.includes(`Post-mortem linked by <@${SRE}>`) &&
+            m.text.includes(url),
+        ),
+      );
+    } finally {
+      await queue.close();
+      redis.disconnect();
+    }
+  });
+
+  it('a --link that is not an http(s) URL is refused with the usage', async () => {
+    const res = await fetch(`${bot.slack.url}/_local/command`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        user: SRE,
+        channel: 'C0QNWISOPS',
+        command: '/qnwis',
+        text: `postmortem ${incident.key} --link javascript:alert(1)`,
+      }),
+    });
+    const body = (await res.json()) as { body: { text?: string; blocks?: unknown[] } | null };
+    expect(JSON.stringify(body.body)).toContain('--link must be an http(s) URL');
   });
 
   it('/qnwis postmortem of an unknown incident says so', async () => {

@@ -152,6 +152,22 @@ describe('parseQnwisCommand: verbs', () => {
     },
   );
 
+  it('a post-mortem link is an http(s) URL, and only for postmortem', () => {
+    expect(command('postmortem QNWIS-42 --link https://wiki.example/pm/42')).toEqual({
+      verb: 'postmortem',
+      id: 42,
+      key: 'QNWIS-42',
+      link: 'https://wiki.example/pm/42',
+    });
+    expect(command('postmortem --link=http://w/pm 42')).toMatchObject({ id: 42, link: 'http://w/pm' });
+    expect(command('postmortem 42')).toEqual({ verb: 'postmortem', id: 42, key: 'QNWIS-42' });
+    for (const bad of ['javascript:alert(1)', 'ftp://x/y', 'https://a b', 'https://x/<!channel>']) {
+      expect(failure(`postmortem 42 --link "${bad}"`).error).toMatch(/--link must be an http\(s\) URL/);
+    }
+    expect(failure('postmortem 42 --link').error).toMatch(/--link needs a value/);
+    expect(failure('incident 42 --link https://x').error).toMatch(/unknown option/);
+  });
+
   it('incident ids', () => {
     expect(command('incident QNWIS-42')).toEqual({ verb: 'incident', id: 42, key: 'QNWIS-42' });
     expect(command('incident qnwis-7')).toEqual({ verb: 'incident', id: 7, key: 'QNWIS-7' });

@@ -122,7 +122,9 @@ export function threadReply(event: ThreadEvent, view: IncidentView, now: Date): 
       );
     }
     case 'postmortem_linked':
-      return line(`📝 Post-mortem linked by ${name(event.by)}: ${escapeTruncate(oneLine(event.url), 300)}`);
+      return line(
+        `📝 Post-mortem linked by ${/^[UW][A-Z0-9]{2,30}$/.test(event.by) ? `<@${event.by}>` : name(event.by)}: ${escapeTruncate(oneLine(event.url), 300)}`,
+      );
     case 'escalation_timer': {
       const icon = ESCALATING_TIMERS.has(event.timer) ? '🔺' : '⏰';
       const paged =

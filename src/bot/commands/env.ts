@@ -71,4 +71,6 @@ export interface CommandEnv {
   readonly slackUsers?: SlackUserDirectory;
   /** The configured escalation matrix: the post-mortem draft's targets and level titles. */
   readonly escalationMatrix?: EscalationMatrix;
+  /** Tell Slack and the escalation clock that an incident changed (enqueues its sync). */
+  readonly onIncidentChanged?: (incidentId: number) => Promise<void>;
 }

@@ -45,7 +45,13 @@ export type QnwisCommand =
   | { readonly verb: 'cert' }
   | { readonly verb: 'incidents' }
   | { readonly verb: 'incident'; readonly id: number; readonly key: string }
-  | { readonly verb: 'postmortem'; readonly id: number; readonly key: string }
+  | {
+      readonly verb: 'postmortem';
+      readonly id: number;
+      readonly key: string;
+      /** `--link URL`: record where the written post-mortem lives (stops its 48-h reminder). */
+      readonly link?: string;
+    }
   | { readonly verb: 'oncall' }
   | {
       readonly verb: 'audit';
@@ -291,6 +297,12 @@ function parseVerb(verb: Verb, args: Args, ctx: ParseContext): QnwisCommand {
     }
     case 'incident':
     case 'postmortem': {
+      const link = verb === 'postmortem' ? args.takeFlag('link') : undefined;
+      if (link !== undefined && !/^https?:\/\/[^\s<>|]{1,1990}$/i.test(link))
+        throw new UsageError(
+          verb,
+          `--link must be an http(s) URL without spaces (got ${quoteForMessage(link.slice(0, 80))})`,
+        );
       const t = args.next();
       if (!t) throw new UsageError(verb, 'say which incident, e.g. QNWIS-42');
       args.done();
@@ -299,7 +311,7 @@ function parseVerb(verb: Verb, args: Args, ctx: ParseContext): QnwisCommand {
       if (!m || id < 1) {
         throw new UsageError(verb, `${quoteForMessage(t.value)} is not an incident id (QNWIS-42 or 42)`);
       }
-      return { verb, id, key: `QNWIS-${id}` };
+      return { verb, id, key: `QNWIS-${id}`, ...(link !== undefined ? { link } : {}) } as QnwisCommand;
     }
     case 'audit':
       return parseAudit(args);

@@ -376,6 +376,8 @@ export interface CreateQnwisCommandDepsOptions {
   /** Default: a read-only reader of audit.query_log as the inventory's database user. */
   readonly security?: SecurityQueries;
   readonly getJson?: GetJson;
+  /** Tell Slack and the escalation clock that an incident changed (a post-mortem link recorded). */
+  onIncidentChanged?: (incidentId: number) => Promise<void>;
 }
 
 /** Builds the deps from configuration; `close()` ends what it opened (the query-log reader). */
@@ -406,6 +408,7 @@ export function createQnwisCommandDeps(
       log: opts.log,
       onCall: onCallSourceOf(opts.config, escalationMatrix),
       escalationMatrix,
+      ...(opts.onIncidentChanged ? { onIncidentChanged: opts.onIncidentChanged } : {}),
     },
     rolePolicy: {
       users: opts.config.SLACK_ROLES,

@@ -12,7 +12,7 @@ import { incidentNotFoundReply, incidentReply, incidentsReply } from './blocks/i
 import { logsReply } from './blocks/logs.js';
 import { helpReply } from './blocks/messages.js';
 import { oncallReply } from './blocks/oncall.js';
-import { postmortemReply } from './blocks/postmortem.js';
+import { postmortemLinkReply, postmortemReply } from './blocks/postmortem.js';
 import { redisKeysReply } from './blocks/redis.js';
 import { securityReply } from './blocks/security.js';
 import { statusReply } from './blocks/status.js';
@@ -24,7 +24,7 @@ import { CERT_RUNBOOK, runCert } from './verbs/cert.js';
 import { DB_VIEW_SPECS, runDb } from './verbs/db.js';
 import { fetchLogs } from './verbs/logs.js';
 import { collectOnCall } from './verbs/oncall.js';
-import { draftPostmortem } from './verbs/postmortem.js';
+import { draftPostmortem, linkPostmortem } from './verbs/postmortem.js';
 import { runRedisStats, scanRedisKeys } from './verbs/redis.js';
 import { runSecurity } from './verbs/security.js';
 import { collectStatus } from './verbs/status.js';
@@ -111,6 +111,11 @@ export async function runQnwisCommand(
       return detail ? incidentReply(detail, meta) : incidentNotFoundReply(command.key, meta);
     }
     case 'postmortem':
+      if (command.link !== undefined)
+        return postmortemLinkReply(
+          await linkPostmortem({ ...command, link: command.link }, env, meta.userId),
+          meta,
+        );
       return postmortemReply(await draftPostmortem(command, env), meta);
     case 'oncall':
       return oncallReply(await collectOnCall(env), meta);

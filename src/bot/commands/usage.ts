@@ -116,11 +116,11 @@ export const VERB_SPECS: Readonly<Record<Verb, VerbSpec>> = {
     examples: ['/qnwis incident QNWIS-42'],
   },
   postmortem: {
-    usage: '/qnwis postmortem ID',
+    usage: '/qnwis postmortem ID [--link URL]',
     summary:
-      'the post-mortem draft of an incident (QNWIS-123 or 123) as a Markdown file: timeline, alerts, diagnosis, commands with approvers, durations against the runbook targets, SLOs',
+      'the post-mortem draft of an incident (QNWIS-123 or 123) as a Markdown file: timeline, alerts, diagnosis, commands with approvers, durations against the runbook targets, SLOs; --link records where the written one lives (ends the 48-h reminder)',
     runbook: 'Incident Response Workflow › 5. Post-mortem',
-    examples: ['/qnwis postmortem QNWIS-42'],
+    examples: ['/qnwis postmortem QNWIS-42', '/qnwis postmortem QNWIS-42 --link https://wiki.example/pm/42'],
   },
   oncall: {
     usage: '/qnwis oncall',

@@ -5,7 +5,7 @@
  */
 import type { KnownBlock } from '@slack/web-api';
 import { postmortemFilename } from '../../../incidents/postmortem.js';
-import type { PostmortemDraftResult } from '../verbs/postmortem.js';
+import type { PostmortemDraftResult, PostmortemLinkResult } from '../verbs/postmortem.js';
 import {
   type CommandReply,
   codeBlocks,
@@ -61,4 +61,18 @@ export function postmortemReply(draft: PostmortemDraftResult, meta: ReplyMeta): 
       sharedText: `:memo: The post-mortem draft for ${key} is in the channel as \`${md(filename, 80)}\`.`,
     },
   };
+}
+
+export function postmortemLinkReply(result: PostmortemLinkResult, meta: ReplyMeta): CommandReply {
+  if (!result.found) return incidentNotFoundReply(result.key, meta);
+  const blocks: KnownBlock[] = [
+    section(
+      `:memo: Post-mortem of *${md(result.key, 40)}* linked: ${md(result.url, 2000)}` +
+        (result.resolved
+          ? '\nIts 48-hour reminder is off.'
+          : '\nIt is still open: the link is kept for when it resolves.'),
+    ),
+    footer(meta),
+  ];
+  return fitReply({ text: `${result.key} post-mortem linked`, blocks });
 }

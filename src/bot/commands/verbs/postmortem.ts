@@ -30,3 +30,24 @@ export async function draftPostmortem(
     resolved: input.incident.status === 'resolved',
   };
 }
+
+export interface PostmortemLinkResult {
+  readonly key: string;
+  /** false: no such incident. */
+  readonly found: boolean;
+  readonly url: string;
+  readonly resolved: boolean;
+}
+
+/** `/qnwis postmortem ID --link URL`: records the written post-mortem's link on the incident. */
+export async function linkPostmortem(
+  command: Extract<QnwisCommand, { verb: 'postmortem' }> & { link: string },
+  env: Pick<CommandEnv, 'incidents' | 'onIncidentChanged'>,
+  by: string,
+): Promise<PostmortemLinkResult> {
+  const row = await env.incidents.get(command.id);
+  if (!row) return { key: command.key, found: false, url: command.link, resolved: false };
+  await env.incidents.linkPostmortem(row.id, by, command.link);
+  await env.onIncidentChanged?.(row.id);
+  return { key: row.key, found: true, url: command.link, resolved: row.status === 'resolved' };
+}
