@@ -435,8 +435,7 @@ const hhmmSchema = z.string().regex(/^(?:[01]\d|2[0-3]):[0-5]\d$/, 'must be HH:M
  * Minutes; fractions down to 3 s are allowed so a lab or a drill can run the whole clock in
  * seconds (the runbook's own figures are whole minutes).
  */
-const minutesSchema = (max: number) =>
-  z.number().min(0.05, 'must be at least 0.05 (3 s)').max(max);
+const minutesSchema = (max: number) => z.number().min(0.05, 'must be at least 0.05 (3 s)').max(max);
 const weekdaySchema = z.enum(WEEKDAYS, { error: `must be one of ${WEEKDAYS.join(', ')}` });
 const severitySchema = z.enum(SEVERITIES, { error: `must be one of ${SEVERITIES.join(', ')}` });
 /** One line a person reads; it goes into Slack text. */

@@ -12,7 +12,6 @@ import {
   notification,
   postAlertmanager,
   type SlackMessageView,
-  slackMessages,
   startTestBot,
   type TestBot,
 } from '../support/bot.js';
@@ -199,7 +198,9 @@ describe('incident controls', () => {
     expect(await lastEphemeral(SRE, before)).toMatch(/now assigned to Daniel Kim in PagerDuty/);
     expect(pd(key)?.assignments.map((a) => a.userId)).toEqual([bot.pagerduty.ids.users.devlead]);
     await eventually('PagerDuty’s reassignment told in the thread', async () =>
-      (await thread(parent)).some((l) => /Reassigned in PagerDuty by Lab Senior SRE: Lab Development Lead/.test(l)),
+      (await thread(parent)).some((l) =>
+        /Reassigned in PagerDuty by Lab Senior SRE: Lab Development Lead/.test(l),
+      ),
     );
   }, 60_000);
 

@@ -212,7 +212,14 @@ describe('incidentMessage', () => {
 
   it('leaves out the details section when there is neither summary nor description', () => {
     const { blocks } = incidentMessage(view({ summary: '', description: '  ' }), NOW);
-    expect(blocks.map((b) => b.type)).toEqual(['header', 'section', 'section', 'context', 'actions', 'actions']);
+    expect(blocks.map((b) => b.type)).toEqual([
+      'header',
+      'section',
+      'section',
+      'context',
+      'actions',
+      'actions',
+    ]);
     expect(checkSlackLimits({ blocks })).toEqual([]);
   });
 });
