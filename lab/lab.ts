@@ -849,11 +849,12 @@ export class Lab {
 
   /** The bot itself, against this lab (its environment is .lab/lab.env). */
   /** Starts the lab's bot if it is not running (and nothing else: e.g. after a test killed it). */
-  async startBot(): Promise<void> {
-    await this.upBot(loadOrCreateCredentials(this.dir));
+  async startBot(extraEnv: Readonly<Record<string, string>> = {}): Promise<void> {
+    await this.upBot(loadOrCreateCredentials(this.dir), extraEnv);
   }
 
-  private async upBot(creds: LabCredentials): Promise<void> {
+  /** `extraEnv`: settings over the lab's (a test that needs, say, a clock in seconds). */
+  private async upBot(creds: LabCredentials, extraEnv: Readonly<Record<string, string>> = {}): Promise<void> {
     const files = this.daemonFiles('bot');
     if (!isAlive(readPidFile(files.pidFile))) {
       spawnDetached(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
@@ -864,6 +865,7 @@ export class Lab {
           LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
           PORT: new URL(this.botUrl).port || '3000',
           ...botEnvironment(creds, this.inventory.source, this.standInUrls()),
+          ...extraEnv,
         },
       });
     }
