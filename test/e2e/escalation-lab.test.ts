@@ -11,8 +11,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive, readPidFile } from '../../lab/process.js';
-import { eventually, isTopLevel, type SlackMessageView } from '../support/bot.js';
+import { eventually, isTopLevel } from '../support/bot.js';
 import { lab } from '../support/lab.js';
+import { channelMessages, clickAction, type SlackMessage, threadReplies } from '../support/slack.js';
 
 const run = randomBytes(3).toString('hex');
 const NAMES = {
@@ -67,14 +68,10 @@ async function stopLabBot(): Promise<void> {
   }
 }
 
-interface Message extends SlackMessageView {
-  ephemeral_user?: string;
-}
+type Message = SlackMessage;
 
-async function messages(): Promise<Message[]> {
-  const res = await fetch(`${urls().slackUrl}/_local/messages?channel=${ALERTS}&include_ephemeral=1`);
-  return (await res.json()) as Message[];
-}
+const messages = () => channelMessages(urls().slackUrl, ALERTS);
+const thread = (parent: Message) => threadReplies(urls().slackUrl, parent);
 
 async function parentOf(alertname: string): Promise<Message> {
   return eventually(
@@ -83,12 +80,6 @@ async function parentOf(alertname: string): Promise<Message> {
       (await messages()).find((m) => isTopLevel(m) && !m.ephemeral_user && m.text.includes(alertname)),
     30_000,
   );
-}
-
-async function thread(parent: Message): Promise<string[]> {
-  return (await messages())
-    .filter((m) => !m.ephemeral_user && m.thread_ts === parent.ts && m.ts !== parent.ts)
-    .map((m) => m.text);
 }
 
 interface PdIncident {
@@ -222,27 +213,12 @@ describe('the escalation clock in the lab', () => {
     await toAlertmanager(NAMES.ackInSlack, new Date().toISOString());
     const parent = await parentOf(NAMES.ackInSlack);
     const pd = await pagerDutyIncident(NAMES.ackInSlack);
-    const current = (await messages()).find((m) => m.ts === parent.ts) as Message;
-    const block = (
-      current.blocks as {
-        type: string;
-        block_id?: string;
-        elements?: { action_id: string; value?: string }[];
-      }[]
-    ).find((b) => b.type === 'actions' && b.elements?.some((e) => e.action_id === 'incident.ack'));
-    const res = await fetch(`${urls().slackUrl}/_local/action`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        user: 'U0ONCALL01',
-        channel: ALERTS,
-        ts: parent.ts,
-        action_id: 'incident.ack',
-        block_id: block?.block_id,
-        value: block?.elements?.find((e) => e.action_id === 'incident.ack')?.value,
-      }),
+    await clickAction(urls().slackUrl, {
+      user: 'U0ONCALL01',
+      channel: ALERTS,
+      message: parent,
+      actionId: 'incident.ack',
     });
-    expect(((await res.json()) as { status: number | null }).status).toBe(200);
     const acked = await eventually('acknowledged in PagerDuty', async () => {
       const i = await pagerDutyNow(pd.id);
       return i.status === 'acknowledged' ? i : null;

@@ -40,6 +40,15 @@ import { type LabFleet, openLabFleet } from '../support/fleet.js';
 import { lab } from '../support/lab.js';
 
 const MAX_SILENCE_SEC = 30;
+const DUTY_SETTINGS = {
+  WATCHDOG_MAX_SILENCE_SEC: String(MAX_SILENCE_SEC),
+  WATCHDOG_CHECK_SEC: '1',
+  // Only the dead-man switch: the other duties have their own tests.
+  DUTY_BACKUP_CHECK_CRON: 'off',
+  DUTY_SLO_DIGEST_CRON: 'off',
+  DUTY_ERROR_LOG_REVIEW_CRON: 'off',
+  DUTY_MAINTENANCE_CHECK_SEC: '0',
+};
 const BROKEN = '🚨 Alerting pipeline broken';
 const BACK = '✅ Alerting pipeline back';
 
@@ -72,7 +81,9 @@ afterEach(async () => {
 
 /** The bot, plus `replicas` duty workers wired as src/main.ts wires them (worker role). */
 async function startBotWithDuties(replicas: number): Promise<TestBot> {
-  const b = await startTestBot();
+  // The bot starts its own duties too (src/main.ts): the same settings as the extra replicas, as
+  // every replica of a deployment has (replicas that disagreed on the limit would flap the page).
+  const b = await startTestBot({ env: DUTY_SETTINGS });
   bot = b;
   fleet = await openLabFleet();
   redis = new Redis('redis://127.0.0.1:6379/0', { maxRetriesPerRequest: null });
@@ -81,13 +92,7 @@ async function startBotWithDuties(replicas: number): Promise<TestBot> {
     QUEUE_PREFIX: b.prefix,
     PAGERDUTY_EVENTS_URL: b.pagerduty.url,
     PAGERDUTY_ROUTING_KEY: b.pagerduty.routingKey,
-    WATCHDOG_MAX_SILENCE_SEC: String(MAX_SILENCE_SEC),
-    WATCHDOG_CHECK_SEC: '1',
-    // Only the dead-man switch: the other duties have their own tests.
-    DUTY_BACKUP_CHECK_CRON: 'off',
-    DUTY_SLO_DIGEST_CRON: 'off',
-    DUTY_ERROR_LOG_REVIEW_CRON: 'off',
-    DUTY_MAINTENANCE_CHECK_SEC: '0',
+    ...DUTY_SETTINGS,
   });
   const store = new IncidentStore(b.db);
   for (let i = 0; i < replicas; i++) {

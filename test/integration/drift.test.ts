@@ -15,6 +15,7 @@ import {
   type TestBot,
 } from '../support/bot.js';
 import { lab } from '../support/lab.js';
+import { threadReplies } from '../support/slack.js';
 
 const run = randomBytes(3).toString('hex');
 const ALERT = `DriftProbe${run}`;
@@ -129,10 +130,7 @@ describe('drift between the bot, PagerDuty and Alertmanager', () => {
     });
     expect(paged.status).toBe('acknowledged');
 
-    const thread = async () =>
-      (await slackMessages(bot, parent.channel))
-        .filter((m) => m.thread_ts === parent.ts && m.ts !== parent.ts)
-        .map((m) => m.text);
+    const thread = () => threadReplies(bot.slack.url, parent);
     const lines = await eventually(
       'both repairs told in the thread',
       async () => {

@@ -20,6 +20,7 @@ import {
   startTestBot,
   type TestBot,
 } from '../support/bot.js';
+import { threadReplies } from '../support/slack.js';
 
 const DB_CHANNEL = 'C0QNWISDB1';
 // Seconds, not minutes: reminder 3 s, acknowledge escalation 6 s, steps at 9 s and 12 s.
@@ -59,11 +60,7 @@ afterEach(async () => {
   bot = undefined;
 });
 
-async function thread(b: TestBot, parent: SlackMessageView): Promise<string[]> {
-  return (await slackMessages(b, parent.channel))
-    .filter((m) => m.thread_ts === parent.ts && m.ts !== parent.ts)
-    .map((m) => m.text);
-}
+const thread = (b: TestBot, parent: SlackMessageView) => threadReplies(b.slack.url, parent);
 
 async function incidentMessage(b: TestBot, channel: string, alertname: string): Promise<SlackMessageView> {
   return eventually(

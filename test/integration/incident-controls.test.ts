@@ -11,10 +11,10 @@ import {
   isTopLevel,
   notification,
   postAlertmanager,
-  type SlackMessageView,
   startTestBot,
   type TestBot,
 } from '../support/bot.js';
+import { channelMessages, clickAction, type SlackMessage, threadReplies } from '../support/slack.js';
 
 const DB = 'C0QNWISDB1';
 const ONCALL = 'U0ONCALL01';
@@ -47,14 +47,9 @@ afterAll(async () => {
   await bot?.stop();
 });
 
-interface Message extends SlackMessageView {
-  ephemeral_user?: string;
-}
+type Message = SlackMessage;
 
-async function messages(channel = DB): Promise<Message[]> {
-  const res = await fetch(`${bot.slack.url}/_local/messages?channel=${channel}&include_ephemeral=1`);
-  return (await res.json()) as Message[];
-}
+const messages = (channel = DB) => channelMessages(bot.slack.url, channel);
 
 async function parentOf(alertname: string): Promise<Message> {
   return eventually(
@@ -72,33 +67,10 @@ async function current(parent: Message): Promise<Message> {
   return m;
 }
 
-async function thread(parent: Message): Promise<string[]> {
-  return (await messages())
-    .filter((m) => !m.ephemeral_user && m.thread_ts === parent.ts && m.ts !== parent.ts)
-    .map((m) => m.text);
-}
+const thread = (parent: Message) => threadReplies(bot.slack.url, parent);
 
-async function click(user: string, parent: Message, actionId: string, value?: string) {
-  const m = await current(parent);
-  const block = (
-    m.blocks as { type: string; block_id?: string; elements?: { action_id: string; value?: string }[] }[]
-  ).find((b) => b.type === 'actions' && b.elements?.some((e) => e.action_id === actionId));
-  const element = block?.elements?.find((e) => e.action_id === actionId);
-  if (!block || !element) throw new Error(`no ${actionId} on the message`);
-  const res = await fetch(`${bot.slack.url}/_local/action`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      user,
-      channel: DB,
-      ts: m.ts,
-      action_id: actionId,
-      block_id: block.block_id,
-      value: value ?? element.value,
-    }),
-  });
-  expect(((await res.json()) as { status: number | null }).status).toBe(200);
-}
+const click = (user: string, message: Message, actionId: string, value?: string) =>
+  clickAction(bot.slack.url, { user, channel: DB, message, actionId, ...(value ? { value } : {}) });
 
 async function lastEphemeral(user: string, after: number): Promise<string> {
   return eventually(`an answer to ${user}`, async () => {

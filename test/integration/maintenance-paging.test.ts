@@ -14,6 +14,7 @@ import {
   startTestBot,
   type TestBot,
 } from '../support/bot.js';
+import { threadReplies } from '../support/slack.js';
 
 let bot: TestBot | undefined;
 
@@ -70,10 +71,7 @@ describe('maintenance window', () => {
       );
       const key = (await b.db.query("SELECT key FROM incidents WHERE alertname = 'HighErrorRate'")).rows[0]
         ?.key as string;
-      const thread = async () =>
-        (await slackMessages(b, parent.channel))
-          .filter((m) => m.thread_ts === parent.ts && m.ts !== parent.ts)
-          .map((m) => m.text);
+      const thread = () => threadReplies(b.slack.url, parent);
       await eventually('the thread saying it was not paged', async () =>
         (await thread()).some((l) => /Maintenance window until \d\d:\d\d UTC: posted without paging/.test(l)),
       );

@@ -22,6 +22,7 @@ import {
   startTestBot,
   type TestBot,
 } from '../support/bot.js';
+import { clickAction } from '../support/slack.js';
 
 const ONCALL = 'U0ONCALL01'; // L1
 const SRE = 'U0SRE00001'; // L2
@@ -46,31 +47,8 @@ async function messages(channel: string): Promise<Message[]> {
   return (await res.json()) as Message[];
 }
 
-async function click(user: string, m: Message, actionId: string, channel: string) {
-  const blocks = m.blocks as {
-    type: string;
-    block_id?: string;
-    elements?: { action_id: string; value: string }[];
-  }[];
-  const actions = blocks.find(
-    (b) => b.type === 'actions' && b.elements?.some((e) => e.action_id === actionId),
-  );
-  const value = actions?.elements?.find((e) => e.action_id === actionId)?.value;
-  if (!value) throw new Error(`no ${actionId} button in ${JSON.stringify(m.blocks).slice(0, 300)}`);
-  const res = await fetch(`${bot.slack.url}/_local/action`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      user,
-      channel,
-      ts: m.ts,
-      action_id: actionId,
-      block_id: actions?.block_id,
-      value,
-    }),
-  });
-  expect(res.status).toBeLessThan(300);
-}
+const click = (user: string, message: Message, actionId: string, channel: string) =>
+  clickAction(bot.slack.url, { user, channel, message, actionId });
 
 async function fileText(id: string, name: string): Promise<string> {
   const res = await fetch(`${bot.slack.url}/files/${id}/${encodeURIComponent(name)}`);

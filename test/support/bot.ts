@@ -97,6 +97,13 @@ export async function startTestBot(opts: TestBotOptions = {}): Promise<TestBot> 
     OPS_TOKEN: opsToken,
     // Reconciliation against the lab's Alertmanager would resolve alerts tests post directly.
     RECONCILE_INTERVAL_SEC: '0',
+    // Scheduled duties and the dead-man switch post and open incidents on their own clock; a test
+    // that wants one turns it on (their own tests do).
+    DUTY_BACKUP_CHECK_CRON: 'off',
+    DUTY_SLO_DIGEST_CRON: 'off',
+    DUTY_ERROR_LOG_REVIEW_CRON: 'off',
+    DUTY_MAINTENANCE_CHECK_SEC: '0',
+    WATCHDOG_CHECK_SEC: '0',
     ...opts.env,
   };
   const startup = loadStartup([], env);
