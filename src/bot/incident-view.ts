@@ -1,6 +1,6 @@
 /** Builds the Block Kit view model of an incident from what the store holds. Pure. */
 
-import { type EscalationMatrix, nextStep } from '../incidents/escalation.js';
+import { type EscalationMatrix, nextStep, openingResponse, recipientsOf } from '../incidents/escalation.js';
 import type { AlertState } from '../incidents/incident.js';
 import { affectedHosts } from '../incidents/incident.js';
 import { runbookSection } from '../incidents/runbook.js';
@@ -44,8 +44,21 @@ export function toIncidentView(
     nextEscalation: clock
       ? (nextStep(clockOf(row), clock.matrix, clock.now.getTime())?.sentence ?? null)
       : null,
+    responders: clock ? respondersOf(row, clock.matrix, clock.now) : null,
     diagnosis: row.diagnosisVerdict,
     proposedActions: row.proposedActions,
     commandsDone: row.commandsDone,
   };
+}
+
+/** Who the runbook says answers first, with their Slack mentions; null when nobody (SEV-4). */
+function respondersOf(
+  row: IncidentRow,
+  matrix: EscalationMatrix,
+  now: Date,
+): { titles: string; mentions: readonly string[] } | null {
+  const { levels } = openingResponse(row.severity, matrix, now.getTime());
+  if (levels.length === 0) return null;
+  const r = recipientsOf(levels, matrix);
+  return { titles: r.titles, mentions: r.mentions };
 }

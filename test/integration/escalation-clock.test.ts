@@ -97,7 +97,9 @@ describe('escalation timers (durable, once, cancelled by acknowledgement)', () =
       ).status,
     ).toBe(200);
     const parent = await incidentMessage(bot, DB_CHANNEL, 'DatabaseDown');
-    // The message says what the clock will do next, at a UTC time.
+    // The message names who answers first, mentioning them (a notification), …
+    expect(JSON.stringify(parent.blocks)).toContain('answers: On-call engineer <!subteam^S0ONCALL01>');
+    // … and says what the clock will do next, at a UTC time.
     expect(JSON.stringify(parent.blocks)).toMatch(/reminds On-call engineer to acknowledge at \d\d:\d\d UTC/);
     const key = await incidentKey(bot, 'DatabaseDown');
     await eventually('the page in PagerDuty', async () => pdIncidentFor(bot as TestBot, key));

@@ -1,4 +1,4 @@
-import type { ActionsBlock, Button, HeaderBlock, KnownBlock } from '@slack/web-api';
+import type { ActionsBlock, Button, HeaderBlock, KnownBlock, SectionBlock } from '@slack/web-api';
 import { describe, expect, it } from 'vitest';
 import { INCIDENT_LINK_ACTIONS, incidentMessage } from '../../src/bot/blocks/incident-message.js';
 import { checkSlackLimits } from '../../src/bot/blocks/limits.js';
@@ -319,5 +319,25 @@ describe('incidentMessage with a diagnosis', () => {
     const blocks = incidentMessage({ ...diagnosed(), status: 'resolved', resolvedAt: NOW }, NOW).blocks;
     expect(blocks.find((b) => b.block_id === 'incident.proposed')).toBeUndefined();
     expect(JSON.stringify(blocks)).toContain('*Diagnosis:*');
+  });
+});
+
+describe('incidentMessage: who answers', () => {
+  const responders = { titles: 'On-call engineer', mentions: ['<!subteam^S0ONCALL01>', '<!channel>'] };
+  const statusText = (v: IncidentView) =>
+    ((incidentMessage(v, NOW).blocks[1] as SectionBlock).text as { text: string }).text;
+
+  it('names and mentions the first responders while nobody has acknowledged', () => {
+    const text = statusText(view({ responders }));
+    expect(text).toContain('answers: On-call engineer <!subteam^S0ONCALL01>');
+    // Only user and user-group mentions: never a broadcast.
+    expect(text).not.toContain('<!channel>');
+  });
+
+  it('stops mentioning once acknowledged or resolved', () => {
+    expect(statusText(view({ responders, status: 'acknowledged', acknowledgedBy: 'Omar' }))).not.toContain(
+      'answers',
+    );
+    expect(statusText(view({ responders, status: 'resolved', resolvedAt: NOW }))).not.toContain('answers');
   });
 });

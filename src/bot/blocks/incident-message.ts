@@ -60,6 +60,17 @@ function header(view: IncidentView, now: Date): KnownBlock {
   return { type: 'header', text: plain(`${prefix}${nameText}${suffix}`, SLACK_LIMITS.headerText) };
 }
 
+/** Only well-formed user and user-group mentions are rendered as mentions. */
+const MENTION = /^(?:<@[UW][A-Z0-9]{2,30}>|<!subteam\^S[A-Z0-9]{2,30}>)$/;
+
+/** " · answers: On-call engineer @qnwis-oncall" (who the runbook says responds first). */
+function responders(view: IncidentView): string {
+  const r = view.responders;
+  if (!r || !r.titles) return '';
+  const mentions = r.mentions.filter((m) => MENTION.test(m)).slice(0, 10);
+  return ` · answers: ${escapeTruncate(oneLine(r.titles), 120)}${mentions.length > 0 ? ` ${mentions.join(' ')}` : ''}`;
+}
+
 function statusLine(view: IncidentView, now: Date): SectionBlock {
   const key = `\`${escapeTruncate(oneLine(view.key), BUDGET.key)}\``;
   let line: string;
@@ -72,7 +83,7 @@ function statusLine(view: IncidentView, now: Date): SectionBlock {
     const still = view.alerts.firing > 0 ? ' · still firing' : '';
     line = `*ACKNOWLEDGED*${by}${still} · ${key}`;
   } else {
-    line = `*FIRING* · ${key}`;
+    line = `*FIRING* · ${key}${responders(view)}`;
   }
   return { type: 'section', text: mrkdwn(line, { verbatim: true }) };
 }

@@ -32,6 +32,11 @@ export interface IncidentView {
   };
   /** e.g. "escalates to Senior SRE + Dev Lead at 03:42 UTC"; null when nothing is scheduled. */
   nextEscalation: string | null;
+  /**
+   * Who must answer first (the matrix's initial level): titles and their Slack mentions, shown
+   * while nobody has acknowledged; absent: not configured.
+   */
+  responders?: { titles: string; mentions: readonly string[] } | null;
   /** The playbook's one-line verdict, once its diagnostics ran. */
   diagnosis: string | null;
   /** Runbook fixes the playbook proposes (buttons until the incident resolves). */
