@@ -66,7 +66,7 @@ const MENTION = /^(?:<@[UW][A-Z0-9]{2,30}>|<!subteam\^S[A-Z0-9]{2,30}>)$/;
 /** " · answers: On-call engineer @qnwis-oncall" (who the runbook says responds first). */
 function responders(view: IncidentView): string {
   const r = view.responders;
-  if (!r || !r.titles) return '';
+  if (!r?.titles) return '';
   const mentions = r.mentions.filter((m) => MENTION.test(m)).slice(0, 10);
   return ` · answers: ${escapeTruncate(oneLine(r.titles), 120)}${mentions.length > 0 ? ` ${mentions.join(' ')}` : ''}`;
 }
