@@ -279,6 +279,7 @@ export async function run(startup: Startup, log: Logger, opts: RunOptions = {}):
     queues,
     matrix,
     roles,
+    audit,
     rest: pagerDutyRest,
     log,
     profileOf: async (userId) => {

@@ -19,6 +19,7 @@ import {
   PagerDutyNoAccountError,
   type PagerDutyRest,
 } from '../ops/adapters/pagerduty-rest.js';
+import type { AuditTrail } from '../store/audit-trail.js';
 import { clockOf, type IncidentRow, type IncidentStore } from '../store/incidents.js';
 import { type RoleDirectory, roleRank } from './roles.js';
 
@@ -28,11 +29,16 @@ export interface Clicker {
   readonly name: string | null;
 }
 
+/** The clicker with the role they had when they acted. */
+type Actor = Clicker & { readonly role: string | null };
+
 export interface IncidentResponseDeps {
   store: IncidentStore;
   queues: Queues;
   matrix: EscalationMatrix;
   roles: RoleDirectory;
+  /** The hash-chained audit trail: every action and refusal gets a row. */
+  audit?: Pick<AuditTrail, 'append'>;
   /** Null: PagerDuty's REST API is not configured; paged incidents change in Slack only. */
   rest: PagerDutyRest | null;
   /** A Slack user's e-mail (`users.info`, scope users:read.email) and real name. */
@@ -53,15 +59,56 @@ export class IncidentResponse {
   }
 
   /** The incident, if the clicker may act on it (L1+), else the sentence saying why not. */
-  private async open(key: string, who: Clicker): Promise<{ row: IncidentRow } | { text: string }> {
+  private async open(
+    key: string,
+    who: Clicker,
+    action: string,
+  ): Promise<{ row: IncidentRow; actor: Actor } | { text: string }> {
     const { role } = await this.deps.roles.roleOf(who.id);
-    if (roleRank(role) < roleRank('L1'))
-      return {
-        text: `Only the on-call rota (L1 and above) can act on incidents; you are ${role ?? 'not on it'}. Nothing was changed.`,
-      };
+    const actor = { ...who, role };
+    if (roleRank(role) < roleRank('L1')) {
+      const text = `Only the on-call rota (L1 and above) can act on incidents; you are ${role ?? 'not on it'}. Nothing was changed.`;
+      await this.audit('refusal', actor, null, `${action} ${key} refused: ${role ?? 'no role'} (L1 needed)`, {
+        action,
+      });
+      return { text };
+    }
     const row = await this.deps.store.getByKey(key);
     if (!row) return { text: `${key} is not an incident I know. Nothing was changed.` };
-    return { row };
+    return { row, actor };
+  }
+
+  /** Audits a refusal (PagerDuty would not, no account, …) and answers its sentence. */
+  private async refused(actor: Actor, row: IncidentRow, text: string): Promise<string> {
+    await this.audit('refusal', actor, row, `${row.key}: ${text}`, {});
+    return text;
+  }
+
+  /** The audit trail's row for what a person did (or was refused); never fails the action itself. */
+  private async audit(
+    kind: 'incident-action' | 'refusal',
+    who: Actor,
+    row: IncidentRow | null,
+    summary: string,
+    data: Record<string, unknown>,
+  ): Promise<void> {
+    if (!this.deps.audit) return;
+    try {
+      await this.deps.audit.append({
+        kind,
+        at: new Date(this.now()),
+        actorId: who.id,
+        actorName: who.name,
+        actorRole: who.role,
+        incidentId: row?.id ?? null,
+        summary,
+        data,
+      });
+    } catch (err) {
+      // The action happened (and is in the incident's timeline); a missing audit row is an
+      // operator's problem to see, not a reason to undo it.
+      this.deps.log.error({ err, summary }, 'could not write the audit row of an incident action');
+    }
   }
 
   /**
@@ -131,9 +178,9 @@ export class IncidentResponse {
   }
 
   async acknowledge(key: string, who: Clicker): Promise<string> {
-    const found = await this.open(key, who);
+    const found = await this.open(key, who, 'acknowledge');
     if ('text' in found) return found.text;
-    const { row } = found;
+    const { row, actor } = found;
     if (row.status === 'resolved') return `${row.key} is already resolved.`;
     if (row.status === 'acknowledged')
       return `${row.key} was already acknowledged by ${row.acknowledgedBy ?? 'someone'}.`;
@@ -142,10 +189,21 @@ export class IncidentResponse {
       const refused = await this.asClicker(who, 'acknowledged it', (rest, email) =>
         rest.update(pd.id, { status: 'acknowledged' }, email),
       );
-      if (refused) return refused;
+      if (refused) return this.refused(actor, row, refused);
     }
     const name = await this.nameOf(who);
     const acknowledged = await this.deps.store.acknowledge(row.id, name, 'slack');
+    if (acknowledged)
+      await this.audit(
+        'incident-action',
+        { ...actor, name },
+        row,
+        `acknowledged ${row.key}${pd ? ' (and in PagerDuty)' : ''}`,
+        {
+          action: 'acknowledge',
+          pagerDutyIncident: pd?.id ?? null,
+        },
+      );
     await this.changed(row);
     return acknowledged
       ? `Acknowledged ${row.key}${pd ? ' (and in PagerDuty)' : ''}. The acknowledge reminders stop; the escalation matrix runs until it is resolved.`
@@ -153,9 +211,9 @@ export class IncidentResponse {
   }
 
   async resolve(key: string, who: Clicker, note: string): Promise<string> {
-    const found = await this.open(key, who);
+    const found = await this.open(key, who, 'resolve');
     if ('text' in found) return found.text;
-    const { row } = found;
+    const { row, actor } = found;
     if (row.status === 'resolved') return `${row.key} is already resolved.`;
     const text = note.trim();
     if (text.length < 3)
@@ -166,10 +224,16 @@ export class IncidentResponse {
         await rest.addNote(pd.id, `Resolved from Slack: ${text}`, email);
         await rest.update(pd.id, { status: 'resolved' }, email);
       });
-      if (refused) return refused;
+      if (refused) return this.refused(actor, row, refused);
     }
     const name = await this.nameOf(who);
     const resolved = await this.deps.store.resolveByHand(row.id, name, text, 'slack');
+    if (resolved)
+      await this.audit('incident-action', { ...actor, name }, row, `resolved ${row.key} by hand: ${text}`, {
+        action: 'resolve',
+        note: text,
+        pagerDutyIncident: pd?.id ?? null,
+      });
     await this.changed(row);
     const firing = (await this.deps.store.alerts(row.id)).filter((a) => a.status === 'firing').length;
     return resolved
@@ -184,9 +248,9 @@ export class IncidentResponse {
   }
 
   async escalateNow(key: string, who: Clicker): Promise<string> {
-    const found = await this.open(key, who);
+    const found = await this.open(key, who, 'escalate now');
     if ('text' in found) return found.text;
-    const { row } = found;
+    const { row, actor } = found;
     if (row.status === 'resolved') return `${row.key} is resolved: there is no one to escalate to.`;
     const matrix = this.deps.matrix;
     const current = await this.currentLevel(row);
@@ -201,7 +265,7 @@ export class IncidentResponse {
       const refused = await this.asClicker(who, 'escalated it', (rest, email) =>
         rest.update(pd.id, { escalation_level: level.pagerDutyLevel ?? current + 1 }, email),
       );
-      if (refused) return refused;
+      if (refused) return this.refused(actor, row, refused);
     }
     const name = await this.nameOf(who);
     const recipients = recipientsOf([levelName], matrix);
@@ -228,26 +292,47 @@ export class IncidentResponse {
       },
     );
     escalationsTotal.inc({ kind: 'manual', outcome: pd ? 'paged' : 'slack_only' });
+    await this.audit(
+      'incident-action',
+      { ...actor, name },
+      row,
+      `escalated ${row.key} now to ${level.title}`,
+      {
+        action: 'escalate',
+        level: levelName,
+        pagerDutyLevel: pd ? level.pagerDutyLevel : null,
+      },
+    );
     await this.changed(row);
     return `Escalated ${row.key} to ${level.title}${pd ? ` (PagerDuty level ${level.pagerDutyLevel})` : ' (Slack only: it was not paged)'}.`;
   }
 
   async snooze(key: string, who: Clicker, minutes: number): Promise<string> {
-    const found = await this.open(key, who);
+    const found = await this.open(key, who, 'snooze');
     if ('text' in found) return found.text;
-    const { row } = found;
+    const { row, actor } = found;
     const decision = evaluateSnooze(clockOf(row), this.deps.matrix, this.now(), Math.round(minutes * MINUTE));
     if (!decision.allowed) return `Not snoozed: ${decision.reason}.`;
     const name = await this.nameOf(who);
     await this.deps.store.snooze(row.id, name, new Date(decision.until));
+    await this.audit(
+      'incident-action',
+      { ...actor, name },
+      row,
+      `snoozed ${row.key}'s reminders: ${decision.reason}`,
+      {
+        action: 'snooze',
+        until: new Date(decision.until).toISOString(),
+      },
+    );
     await this.changed(row);
     return `${row.key}: ${decision.reason}.`;
   }
 
   async reassign(key: string, who: Clicker, toSlackUser: string): Promise<string> {
-    const found = await this.open(key, who);
+    const found = await this.open(key, who, 'reassign');
     if ('text' in found) return found.text;
-    const { row } = found;
+    const { row, actor } = found;
     if (row.status === 'resolved') return `${row.key} is resolved.`;
     const target = await this.deps.profileOf(toSlackUser);
     const targetName = target.name ?? `<@${toSlackUser}>`;
@@ -255,11 +340,15 @@ export class IncidentResponse {
     if (pd && pd.status !== 'resolved') {
       const pdUser = target.email && this.deps.rest ? await this.deps.rest.userByEmail(target.email) : null;
       if (!pdUser)
-        return `${targetName} has no PagerDuty account${target.email ? ` (${target.email})` : ''}: PagerDuty cannot assign it to them. Nothing was changed.`;
+        return this.refused(
+          actor,
+          row,
+          `${targetName} has no PagerDuty account${target.email ? ` (${target.email})` : ''}: PagerDuty cannot assign it to them. Nothing was changed.`,
+        );
       const refused = await this.asClicker(who, 'reassigned it', (rest, email) =>
         rest.update(pd.id, { assignments: [{ assignee: { id: pdUser.id, type: 'user_reference' } }] }, email),
       );
-      if (refused) return refused;
+      if (refused) return this.refused(actor, row, refused);
     }
     // A paged incident's reassignment is told by PagerDuty's webhook (with the assignee's name).
     if (!pd) {
@@ -270,6 +359,11 @@ export class IncidentResponse {
         name,
       );
     }
+    await this.audit('incident-action', actor, row, `reassigned ${row.key} to ${targetName}`, {
+      action: 'reassign',
+      to: toSlackUser,
+      pagerDutyIncident: pd?.id ?? null,
+    });
     await this.changed(row);
     return `${row.key} is now assigned to ${targetName}${pd ? ' in PagerDuty' : ''}.`;
   }

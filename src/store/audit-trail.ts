@@ -36,6 +36,8 @@ export const AUDIT_KINDS = [
   'break-glass',
   'read-only',
   'refusal',
+  /** Acknowledge, resolve, escalate now, snooze, reassign, post-mortem link (issue 7). */
+  'incident-action',
 ] as const;
 export type AuditKind = (typeof AUDIT_KINDS)[number];
 

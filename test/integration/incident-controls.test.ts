@@ -6,6 +6,7 @@
  * each change PagerDuty and Slack together.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuditTrail } from '../../src/store/audit-trail.js';
 import {
   eventually,
   isTopLevel,
@@ -213,6 +214,23 @@ describe('incident controls', () => {
       status: 'resolved',
       resolve_note: 'promoted the replica; primary rebuilt',
     });
+    // Every action and refusal is in the hash-chained audit trail, with who, their role and the incident.
+    const trail = await bot.db.query(
+      `SELECT kind, actor_id, actor_role, summary FROM audit_trail WHERE incident_id = (SELECT id FROM incidents WHERE key = $1) ORDER BY id`,
+      [key],
+    );
+    expect(
+      trail.rows.map((r) => [r.kind, r.actor_id, r.actor_role, String(r.summary).split(' ')[0]]),
+    ).toEqual([
+      ['refusal', OUTSIDER, 'L1', `${key}:`],
+      ['incident-action', ONCALL, 'L1', 'acknowledged'],
+      ['incident-action', ONCALL, 'L1', 'snoozed'],
+      ['incident-action', SRE, 'L2', 'escalated'],
+      ['incident-action', SRE, 'L2', 'reassigned'],
+      ['incident-action', SRE, 'L2', 'resolved'],
+    ]);
+    expect(trail.rows.at(-1)?.summary).toBe(`resolved ${key} by hand: promoted the replica; primary rebuilt`);
+    expect((await new AuditTrail(bot.db).verify()).ok).toBe(true);
     // The controls are gone from a resolved incident.
     await eventually(
       'controls gone',

@@ -318,6 +318,11 @@ describe('diagnose → acknowledge → approved restart → resolve → post-mor
       expect(row.rows[0]?.postmortem_url).toBe(url);
       expect(row.rows[0]?.postmortem_linked_at).toBeInstanceOf(Date);
       await eventually('the reminder removed from the queue', async () => !(await reminder()));
+      const audited = await bot.db.query(
+        "SELECT actor_id, summary FROM audit_trail WHERE kind = 'incident-action' AND incident_id = $1",
+        [incident.id],
+      );
+      expect(audited.rows).toEqual([{ actor_id: SRE, summary: `linked ${incident.key}'s post-mortem: ${url}` }]);
       await eventually('the link told in the thread', async () =>
         (await messages(incident.channel)).some(
           (m) =>

@@ -58,7 +58,7 @@ export interface CommandEnv {
   readonly runDiagnostics: RunDiagnostics;
   readonly incidents: IncidentStore;
   /** The hash-chained audit trail, for `/qnwis audit` (absent: the verb says it is unavailable). */
-  readonly auditTrail?: Pick<AuditTrail, 'list'>;
+  readonly auditTrail?: Pick<AuditTrail, 'list' | 'append'>;
   readonly security: SecurityQueries;
   readonly getJson: GetJson;
   /** Deadline of the maintenance GET. */

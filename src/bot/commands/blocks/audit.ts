@@ -27,6 +27,7 @@ const KIND_MARK: Readonly<Record<AuditKind, string>> = {
   'break-glass': ':rotating_light:',
   'read-only': ':mag:',
   refusal: ':no_entry:',
+  'incident-action': ':pager:',
 };
 
 const SLACK_USER_ID = /^[UW][A-Z0-9]{2,30}$/;

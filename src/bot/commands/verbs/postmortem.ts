@@ -42,12 +42,22 @@ export interface PostmortemLinkResult {
 /** `/qnwis postmortem ID --link URL`: records the written post-mortem's link on the incident. */
 export async function linkPostmortem(
   command: Extract<QnwisCommand, { verb: 'postmortem' }> & { link: string },
-  env: Pick<CommandEnv, 'incidents' | 'onIncidentChanged'>,
+  env: Pick<CommandEnv, 'incidents' | 'onIncidentChanged' | 'auditTrail' | 'now' | 'log'>,
   by: string,
 ): Promise<PostmortemLinkResult> {
   const row = await env.incidents.get(command.id);
   if (!row) return { key: command.key, found: false, url: command.link, resolved: false };
   await env.incidents.linkPostmortem(row.id, by, command.link);
+  await env.auditTrail
+    ?.append({
+      kind: 'incident-action',
+      at: env.now(),
+      actorId: by,
+      incidentId: row.id,
+      summary: `linked ${row.key}'s post-mortem: ${command.link}`,
+      data: { action: 'postmortem-link', url: command.link },
+    })
+    .catch((err: unknown) => env.log.error({ err }, 'could not write the audit row of a post-mortem link'));
   await env.onIncidentChanged?.(row.id);
   return { key: row.key, found: true, url: command.link, resolved: row.status === 'resolved' };
 }
