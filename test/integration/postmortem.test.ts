@@ -322,7 +322,9 @@ describe('diagnose → acknowledge → approved restart → resolve → post-mor
         "SELECT actor_id, summary FROM audit_trail WHERE kind = 'incident-action' AND incident_id = $1",
         [incident.id],
       );
-      expect(audited.rows).toEqual([{ actor_id: SRE, summary: `linked ${incident.key}'s post-mortem: ${url}` }]);
+      expect(audited.rows).toEqual([
+        { actor_id: SRE, summary: `linked ${incident.key}'s post-mortem: ${url}` },
+      ]);
       await eventually('the link told in the thread', async () =>
         (await messages(incident.channel)).some(
           (m) =>
