@@ -29,6 +29,9 @@ export interface Clicker {
   readonly name: string | null;
 }
 
+/** Rolls the acknowledgement back when PagerDuty would not take it (the sentence is kept aside). */
+class AcknowledgementRefused extends Error {}
+
 /** The clicker with the role they had when they acted. */
 type Actor = Clicker & { readonly role: string | null };
 
@@ -185,14 +188,23 @@ export class IncidentResponse {
     if (row.status === 'acknowledged')
       return `${row.key} was already acknowledged by ${row.acknowledgedBy ?? 'someone'}.`;
     const pd = await this.pagerDutyIncident(row);
-    if (pd && pd.status === 'triggered') {
-      const refused = await this.asClicker(who, 'acknowledged it', (rest, email) =>
-        rest.update(pd.id, { status: 'acknowledged' }, email),
-      );
-      if (refused) return this.refused(actor, row, refused);
-    }
     const name = await this.nameOf(who);
-    const acknowledged = await this.deps.store.acknowledge(row.id, name, 'slack');
+    let refused: string | null = null;
+    // PagerDuty is told while the bot holds the incident (see acknowledgeWith): its webhook about
+    // this acknowledgement cannot overtake the bot's own record of who acknowledged where.
+    const acknowledged = await this.deps.store
+      .acknowledgeWith(row.id, name, 'slack', async () => {
+        if (pd?.status !== 'triggered') return;
+        refused = await this.asClicker(who, 'acknowledged it', (rest, email) =>
+          rest.update(pd.id, { status: 'acknowledged' }, email),
+        );
+        if (refused) throw new AcknowledgementRefused();
+      })
+      .catch((err: unknown) => {
+        if (err instanceof AcknowledgementRefused) return null;
+        throw err;
+      });
+    if (acknowledged === null) return this.refused(actor, row, refused ?? 'PagerDuty refused');
     if (acknowledged)
       await this.audit(
         'incident-action',

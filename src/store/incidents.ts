@@ -569,6 +569,31 @@ export class IncidentStore {
   }
 
   /**
+   * Acknowledges in the bot and, holding the incident's row, in PagerDuty (`confirm`): the row stays
+   * locked until PagerDuty answered, so PagerDuty's webhook about this very acknowledgement (which
+   * can arrive before `confirm` returns) waits, then finds it done and tells nobody twice. If
+   * `confirm` throws, nothing is recorded. False when it was not firing any more.
+   */
+  async acknowledgeWith(
+    id: number,
+    by: string,
+    source: string,
+    confirm: () => Promise<void>,
+  ): Promise<boolean> {
+    return this.tx(async (c) => {
+      const res = await c.query(
+        `UPDATE incidents SET status = 'acknowledged', acknowledged_by = $2, acknowledged_at = now(), updated_at = now()
+         WHERE id = $1 AND status = 'firing' RETURNING id`,
+        [id, by],
+      );
+      if ((res.rowCount ?? 0) === 0) return false;
+      await confirm();
+      await this.appendEvent(c, id, { kind: 'acknowledged', by, source }, by);
+      return true;
+    });
+  }
+
+  /**
    * An acknowledgement the bot was never told (found by reconciliation): recorded with its own time,
    * even when the incident has resolved since (it is history the post-mortem needs). False when an
    * acknowledgement was already recorded.

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive, readPidFile } from '../../lab/process.js';
 import { eventually, isTopLevel } from '../support/bot.js';
 import { lab } from '../support/lab.js';
+import { acknowledgeInPagerDuty } from '../support/pagerduty.js';
 import { channelMessages, clickAction, type SlackMessage, threadReplies } from '../support/slack.js';
 
 const run = randomBytes(3).toString('hex');
@@ -180,16 +181,7 @@ describe('the escalation clock in the lab', () => {
     await toAlertmanager(NAMES.ackInPagerDuty, new Date(opened).toISOString());
     const parent = await parentOf(NAMES.ackInPagerDuty);
     const pd = await pagerDutyIncident(NAMES.ackInPagerDuty);
-    const res = await fetch(`${urls().pagerdutyUrl}/incidents/${pd.id}`, {
-      method: 'PUT',
-      headers: {
-        authorization: 'Token token=e2e',
-        from: 'oncall@qnwis.lab',
-        'content-type': 'application/json',
-      },
-      body: JSON.stringify({ incident: { type: 'incident_reference', status: 'acknowledged' } }),
-    });
-    expect(res.status).toBe(200);
+    await acknowledgeInPagerDuty(urls().pagerdutyUrl, pd.id);
     expect(Date.now() - opened).toBeLessThan(15_000);
     await eventually(
       'the acknowledgement in the thread',

@@ -15,6 +15,7 @@ import {
   type TestBot,
 } from '../support/bot.js';
 import { lab } from '../support/lab.js';
+import { acknowledgeInPagerDuty } from '../support/pagerduty.js';
 import { threadReplies } from '../support/slack.js';
 
 const run = randomBytes(3).toString('hex');
@@ -108,16 +109,7 @@ describe('drift between the bot, PagerDuty and Alertmanager', () => {
       // While the bot is down: PagerDuty's webhooks go nowhere and are dropped…
       const url = bot.pagerduty.webhooks.status().url;
       bot.pagerduty.webhooks.updateSubscription({ url: 'http://127.0.0.1:9/webhooks/pagerduty' });
-      const ack = await fetch(`${bot.pagerduty.url}/incidents/${paged.id}`, {
-        method: 'PUT',
-        headers: {
-          authorization: 'Token token=test',
-          from: 'oncall@qnwis.lab',
-          'content-type': 'application/json',
-        },
-        body: JSON.stringify({ incident: { type: 'incident_reference', status: 'acknowledged' } }),
-      });
-      expect(ack.status).toBe(200);
+      await acknowledgeInPagerDuty(bot.pagerduty.url, paged.id);
       await bot.pagerduty.webhooks.whenIdle();
       bot.pagerduty.webhooks.updateSubscription({ url });
       // …and the fault is over: the alert ends in Alertmanager (its resolved notification would go

@@ -20,6 +20,7 @@ import {
   startTestBot,
   type TestBot,
 } from '../support/bot.js';
+import { acknowledgeInPagerDuty } from '../support/pagerduty.js';
 import { threadReplies } from '../support/slack.js';
 
 const DB_CHANNEL = 'C0QNWISDB1';
@@ -190,16 +191,7 @@ describe('escalation timers (durable, once, cancelled by acknowledgement)', () =
         const job = await queue.getJob(ackTimer);
         return job && (await job.isDelayed());
       });
-      const res = await fetch(`${b.pagerduty.url}/incidents/${pd.id}`, {
-        method: 'PUT',
-        headers: {
-          authorization: 'Token token=test',
-          from: 'oncall@qnwis.lab',
-          'content-type': 'application/json',
-        },
-        body: JSON.stringify({ incident: { type: 'incident_reference', status: 'acknowledged' } }),
-      });
-      expect(res.status).toBe(200);
+      await acknowledgeInPagerDuty(b.pagerduty.url, pd.id);
       await eventually('the acknowledge timers gone from the queue', async () => {
         const a = await queue.getJob(ackTimer);
         const e = await queue.getJob(`timer-${rows.id}-${opened.getTime()}-ack-escalation`);
