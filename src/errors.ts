@@ -394,15 +394,69 @@ export class SlackUnavailableError extends QnwisError {
 export class PagerDutyUnavailableError extends QnwisError {
   readonly code = 'pagerduty_unavailable';
   readonly retryAfterMs: number;
-  constructor(message: string, retryAfterMs: number, options: { cause?: unknown } = {}) {
-    super(message, { ...options, transient: true });
+  /** PagerDuty answered 429 (rather than 5xx or nothing). */
+  readonly rateLimited: boolean;
+  constructor(
+    message: string,
+    retryAfterMs: number,
+    options: { cause?: unknown; rateLimited?: boolean } = {},
+  ) {
+    super(message, { cause: options.cause, transient: true });
     this.retryAfterMs = retryAfterMs;
+    this.rateLimited = options.rateLimited ?? false;
   }
 }
 
 /** PagerDuty refused the event as invalid (400): never retried. */
 export class PagerDutyRejectedError extends QnwisError {
   readonly code = 'pagerduty_rejected';
+  /** The HTTP status PagerDuty answered (4xx), when known. */
+  readonly status: number | null;
+  constructor(message: string, options: { cause?: unknown; status?: number } = {}) {
+    super(message, { cause: options.cause });
+    this.status = options.status ?? null;
+  }
+}
+
+// ---- Alertmanager --------------------------------------------------------------------------
+
+/** Alertmanager did not answer in time, refused the connection, or answered 429/5xx. Transient. */
+export class AlertmanagerUnavailableError extends QnwisError {
+  readonly code = 'alertmanager_unavailable';
+  /** Origin and path only. */
+  readonly url: string;
+  /** HTTP status, or null when no response arrived. */
+  readonly status: number | null;
+  constructor(url: string, detail: string, options: { cause?: unknown; status?: number | null } = {}) {
+    super(`Alertmanager at ${url} is unavailable: ${detail}`, { cause: options.cause, transient: true });
+    this.url = url;
+    this.status = options.status ?? null;
+  }
+}
+
+/** Alertmanager refused the request (4xx): an invalid silence or id. Permanent. */
+export class AlertmanagerRejectedError extends QnwisError {
+  readonly code = 'alertmanager_rejected';
+  readonly url: string;
+  readonly status: number;
+  /** Alertmanager's own words, at most 300 characters. */
+  readonly reason: string;
+  constructor(url: string, status: number, reason: string) {
+    super(`Alertmanager at ${url} refused the request (HTTP ${status}): ${reason}`);
+    this.url = url;
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+/** No silence with this id (never existed, or dropped after its retention). Permanent. */
+export class SilenceNotFoundError extends QnwisError {
+  readonly code = 'alertmanager_silence_not_found';
+  readonly silenceId: string;
+  constructor(silenceId: string) {
+    super(`Alertmanager has no silence ${silenceId}`);
+    this.silenceId = silenceId;
+  }
 }
 
 // ---- Prometheus ----------------------------------------------------------------------------

@@ -121,16 +121,8 @@ export class IncidentResponse {
   private async pagerDutyIncident(row: IncidentRow): Promise<PagerDutyIncident | null> {
     const rest = this.deps.rest;
     if (!rest || (row.pdStatus === null && row.pdIncidentId === null)) return null;
-    const found = row.pdIncidentId
-      ? await rest.incident(row.pdIncidentId)
-      : await rest.incidentByKey(row.pdDedupKey ?? row.key);
-    if (found && found.id !== row.pdIncidentId)
-      await this.deps.store.setPagerDuty(row.id, {
-        dedupKey: row.pdDedupKey ?? row.key,
-        status: row.pdStatus ?? 'triggered',
-        incidentId: found.id,
-        htmlUrl: found.html_url ?? null,
-      });
+    const found = await rest.incidentOf(row);
+    if (found) await this.deps.store.linkPagerDuty(row, found);
     return found;
   }
 

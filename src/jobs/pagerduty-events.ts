@@ -105,6 +105,7 @@ export function createEventsApiClient(baseUrl: string, timeoutMs = 5000): Events
         throw new PagerDutyUnavailableError(
           'PagerDuty Events API rate limit (429): event not ingested',
           5000,
+          { rateLimited: true },
         );
       if (res.status >= 500)
         throw new PagerDutyUnavailableError(`PagerDuty Events API answered ${res.status}`, 2000);
@@ -223,9 +224,7 @@ export function createPagerDutyProcessor(deps: PagerDutyDeps) {
       return;
     }
     try {
-      const pdIncident = row.pdIncidentId
-        ? await deps.rest.incident(row.pdIncidentId)
-        : await deps.rest.incidentByKey(row.pdDedupKey ?? row.key);
+      const pdIncident = await deps.rest.incidentOf(row);
       if (!pdIncident) {
         // Not paged yet (held by a maintenance window that just ended, or still in flight): page
         // first, then come back. Bounded: a page that never lands is told in the thread.

@@ -5,7 +5,6 @@
  * replicas). With PagerDuty's REST API: `reconcileWithPagerDuty` below.
  */
 import { z } from 'zod';
-import { PagerDutyRejectedError } from '../errors.js';
 import type { AlertmanagerWebhook } from '../incidents/alertmanager.js';
 import type { Logger } from '../observability/logger.js';
 import type { PagerDutyRest } from '../ops/adapters/pagerduty-rest.js';
@@ -133,23 +132,12 @@ export async function reconcileWithPagerDuty(
 ): Promise<{ acknowledged: number; resolvedInPagerDuty: number; resent: number }> {
   const out = { acknowledged: 0, resolvedInPagerDuty: 0, resent: 0 };
   for (const row of await deps.store.pagedIncidents()) {
-    const pd = row.pdIncidentId
-      ? await deps.rest.incident(row.pdIncidentId).catch((err: unknown) => {
-          if (err instanceof PagerDutyRejectedError) return null;
-          throw err;
-        })
-      : await deps.rest.incidentByKey(row.pdDedupKey ?? row.key);
+    const pd = await deps.rest.incidentOf(row);
     if (!pd) continue;
     // No waiting for a webhook that may be on its way: applying what PagerDuty holds is idempotent
     // with it (both record an acknowledgement only once), and waiting loses history when the alert
     // resolves meanwhile (PagerDuty empties `acknowledgements` on resolve).
-    if (pd.id !== row.pdIncidentId)
-      await deps.store.setPagerDuty(row.id, {
-        dedupKey: row.pdDedupKey ?? row.key,
-        status: row.pdStatus ?? 'triggered',
-        incidentId: pd.id,
-        htmlUrl: pd.html_url ?? null,
-      });
+    await deps.store.linkPagerDuty(row, pd);
     let changed = false;
     const ack = pd.acknowledgements.at(-1);
     if (ack && row.acknowledgedAt === null) {

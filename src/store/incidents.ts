@@ -499,6 +499,17 @@ export class IncidentStore {
     );
   }
 
+  /** Remembers which PagerDuty incident is ours (found by REST), if it was not known yet. */
+  async linkPagerDuty(row: IncidentRow, pd: { id: string; html_url?: string | undefined }): Promise<void> {
+    if (pd.id === row.pdIncidentId) return;
+    await this.setPagerDuty(row.id, {
+      dedupKey: row.pdDedupKey ?? row.key,
+      status: row.pdStatus ?? 'triggered',
+      incidentId: pd.id,
+      htmlUrl: pd.html_url ?? null,
+    });
+  }
+
   /**
    * Records a playbook run: the verdict and proposed fixes on the incident, and the full results
    * in the timeline (the thread reply is rendered from that event).

@@ -6,17 +6,19 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError } from '../../src/errors.js';
+import {
+  AlertmanagerRejectedError,
+  AlertmanagerUnavailableError,
+  InvalidArgumentError,
+  SilenceNotFoundError,
+} from '../../src/errors.js';
 import { planHash } from '../../src/incidents/approvals.js';
 import { parseInventory } from '../../src/inventory.js';
 import {
   AlertmanagerClient,
-  AlertmanagerRejectedError,
   type AlertmanagerSilences,
-  AlertmanagerUnavailableError,
   formatMatcher,
   type SilenceMatcher,
-  SilenceNotFoundError,
   validateSilenceSpec,
 } from '../../src/ops/adapters/alertmanager.js';
 import type { FleetDatabase } from '../../src/ops/adapters/postgres.js';

@@ -138,6 +138,7 @@ describe('collectOnCall + oncallReply', () => {
         throw new PagerDutyUnavailableError(
           'PagerDuty GET /oncalls: rate limited (429), retry in 12 s',
           11_200,
+          { rateLimited: true },
         );
       }),
     });

@@ -18,8 +18,13 @@
  * a matcher that would silence everything never reaches Alertmanager. Redirects are not followed.
  */
 import { z } from 'zod';
-import { InvalidArgumentError, QnwisError } from '../../errors.js';
-import { safeUrl } from './http.js';
+import {
+  AlertmanagerRejectedError,
+  AlertmanagerUnavailableError,
+  InvalidArgumentError,
+  SilenceNotFoundError,
+} from '../../errors.js';
+import { readCapped, safeUrl } from './http.js';
 
 export const DEFAULT_ALERTMANAGER_TIMEOUT_MS = 5_000;
 /** Alertmanager has no documented limit; a comment longer than this is a bug on our side. */
@@ -30,48 +35,6 @@ const MAX_BODY_BYTES = 4 * 1024 * 1024;
 const LABEL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Alertmanager's silence ids are UUIDs; anything else is refused before it is put into a path. */
 const SILENCE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-// ---- Errors ----------------------------------------------------------------------------------
-// Kept beside the adapter while it is the only user; they follow src/errors.ts (name, code, transient).
-
-/** Alertmanager did not answer in time, refused the connection, or answered 429/5xx. Transient. */
-export class AlertmanagerUnavailableError extends QnwisError {
-  readonly code = 'alertmanager_unavailable';
-  /** Origin and path only. */
-  readonly url: string;
-  /** HTTP status, or null when no response arrived. */
-  readonly status: number | null;
-  constructor(url: string, detail: string, options: { cause?: unknown; status?: number | null } = {}) {
-    super(`Alertmanager at ${url} is unavailable: ${detail}`, { cause: options.cause, transient: true });
-    this.url = url;
-    this.status = options.status ?? null;
-  }
-}
-
-/** Alertmanager refused the request (4xx): an invalid silence or id. Permanent. */
-export class AlertmanagerRejectedError extends QnwisError {
-  readonly code = 'alertmanager_rejected';
-  readonly url: string;
-  readonly status: number;
-  /** Alertmanager's own words, at most 300 characters. */
-  readonly reason: string;
-  constructor(url: string, status: number, reason: string) {
-    super(`Alertmanager at ${url} refused the request (HTTP ${status}): ${reason}`);
-    this.url = url;
-    this.status = status;
-    this.reason = reason;
-  }
-}
-
-/** No silence with this id (never existed, or dropped after its retention). Permanent. */
-export class SilenceNotFoundError extends QnwisError {
-  readonly code = 'alertmanager_silence_not_found';
-  readonly silenceId: string;
-  constructor(silenceId: string) {
-    super(`Alertmanager has no silence ${silenceId}`);
-    this.silenceId = silenceId;
-  }
-}
 
 // ---- Data ------------------------------------------------------------------------------------
 
@@ -335,7 +298,7 @@ export class AlertmanagerClient implements AlertmanagerSilences {
         signal,
         redirect: 'manual',
       });
-      text = await readCapped(res);
+      text = await readCapped(res, MAX_BODY_BYTES);
     } catch (err) {
       const name = (err as { name?: unknown })?.name;
       if (name === 'TimeoutError' || (name === 'AbortError' && signal.aborted))
@@ -393,22 +356,4 @@ function reasonOf(text: string): string {
   return (
     (flat.length > BODY_EXCERPT_CHARS ? `${flat.slice(0, BODY_EXCERPT_CHARS - 1)}…` : flat) || '(no body)'
   );
-}
-
-async function readCapped(res: Response): Promise<string> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    size += value.byteLength;
-    if (size >= MAX_BODY_BYTES) {
-      await reader.cancel().catch(() => {});
-      break;
-    }
-  }
-  return new TextDecoder().decode(Buffer.concat(chunks).subarray(0, MAX_BODY_BYTES));
 }

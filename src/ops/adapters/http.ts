@@ -158,8 +158,8 @@ function classifyFetchError(err: unknown, where: string, timeoutMs: number, sign
   return new HttpUnreachableError(where, String(detail), { cause: err });
 }
 
-/** Reads at most MAX_BODY_BYTES of the body, still under the request's deadline. */
-async function readCapped(res: Response): Promise<string> {
+/** Reads at most `maxBytes` of the body (default 1 MiB), still under the request's deadline. */
+export async function readCapped(res: Response, maxBytes = MAX_BODY_BYTES): Promise<string> {
   if (!res.body) return '';
   const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -169,12 +169,12 @@ async function readCapped(res: Response): Promise<string> {
     if (done) break;
     chunks.push(value);
     size += value.byteLength;
-    if (size >= MAX_BODY_BYTES) {
+    if (size >= maxBytes) {
       await reader.cancel().catch(() => {});
       break;
     }
   }
-  return new TextDecoder().decode(Buffer.concat(chunks).subarray(0, MAX_BODY_BYTES));
+  return new TextDecoder().decode(Buffer.concat(chunks).subarray(0, maxBytes));
 }
 
 function parseJson(where: string, text: string, token: string | undefined): unknown {

@@ -97,6 +97,7 @@ export function createChangeEventsClient(opts: ChangeEventsClientOptions): Chang
         throw new PagerDutyUnavailableError(
           'PagerDuty Events API rate limit (429): the change event was not ingested',
           5_000,
+          { rateLimited: true },
         );
       if (res.status >= 500)
         throw new PagerDutyUnavailableError(`PagerDuty Events API answered ${res.status}`, 2_000);

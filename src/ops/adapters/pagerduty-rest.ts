@@ -149,6 +149,7 @@ export class PagerDutyRest {
       throw new PagerDutyUnavailableError(
         `${what}: rate limited (429), retry in ${Math.ceil(waitMs / 1000)} s`,
         waitMs,
+        { rateLimited: true },
       );
     }
     if (res.status >= 500) throw new PagerDutyUnavailableError(`${what}: answered ${res.status}`, 2000);
@@ -160,6 +161,7 @@ export class PagerDutyRest {
       : text.slice(0, 200);
     throw new PagerDutyRejectedError(
       `${what} refused (${res.status}${code ? `, code ${code}` : ''}): ${detail}`,
+      { status: res.status },
     );
   }
 
@@ -176,6 +178,22 @@ export class PagerDutyRest {
       .object({ incidents: z.array(incidentSchema) })
       .parse(await this.call('GET', '/incidents', { query: { incident_key: dedupKey, limit: '5' } }));
     return body.incidents[0] ?? null;
+  }
+
+  /**
+   * The PagerDuty incident of one of ours: by its PagerDuty id when known (null if PagerDuty no
+   * longer has it), else by the Events API dedup key it was triggered with.
+   */
+  async incidentOf(ours: {
+    readonly pdIncidentId: string | null;
+    readonly pdDedupKey: string | null;
+    readonly key: string;
+  }): Promise<PagerDutyIncident | null> {
+    if (!ours.pdIncidentId) return this.incidentByKey(ours.pdDedupKey ?? ours.key);
+    return this.incident(ours.pdIncidentId).catch((err: unknown) => {
+      if (err instanceof PagerDutyRejectedError && err.status === 404) return null;
+      throw err;
+    });
   }
 
   /** Triggered and acknowledged incidents, every page. */

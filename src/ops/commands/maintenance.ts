@@ -30,7 +30,13 @@
  * maintenance must always be possible) and says no silence is expired; without a PagerDuty routing
  * key the change event is left out and the plan says so.
  */
-import { HttpStatusError, HttpTimeoutError, HttpUnreachableError, QnwisError } from '../../errors.js';
+import {
+  HttpStatusError,
+  HttpTimeoutError,
+  HttpUnreachableError,
+  QnwisError,
+  SilenceNotFoundError,
+} from '../../errors.js';
 import { canonicalJson } from '../../incidents/approvals.js';
 import { type Host, hostsWithRole, type Inventory, type Service, serviceUrl } from '../../inventory.js';
 import {
@@ -38,7 +44,6 @@ import {
   formatMatcher,
   type Silence,
   type SilenceMatcher,
-  SilenceNotFoundError,
 } from '../adapters/alertmanager.js';
 import { checkHealth, getJson, type HealthResult, postJson } from '../adapters/http.js';
 import type { ChangeEvent } from '../adapters/pagerduty-change.js';

@@ -123,7 +123,7 @@ export async function collectOnCall(env: Pick<CommandEnv, 'onCall' | 'slackUsers
     if (err instanceof PagerDutyUnavailableError) {
       return {
         kind: 'unavailable',
-        rateLimited: /\b429\b/.test(err.message),
+        rateLimited: err.rateLimited,
         retryAfterMs: err.retryAfterMs,
         detail: err.message,
       };
