@@ -349,25 +349,7 @@ describe('append-only and tamper-evident', () => {
       expect(broken.code).toBe(1);
       expect(broken.stdout).toContain(`audit chain BROKEN at row ${after.id}: prev_hash`);
     } finally {
-      const s = saved[0];
-      await tamper(
-        `INSERT INTO audit_trail (id, at, kind, actor_id, actor_name, actor_role, request_id, incident_id, summary, data, prev_hash, hash)
-         VALUES ($1, $2::timestamptz, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-        [
-          s.id,
-          s.at_text,
-          s.kind,
-          s.actor_id,
-          s.actor_name,
-          s.actor_role,
-          s.request_id,
-          s.incident_id,
-          s.summary,
-          s.data,
-          s.prev_hash,
-          s.hash,
-        ],
-      );
+      await restoreRow(saved[0]);
     }
     expect((await trail.verify()).ok).toBe(true);
   });
@@ -385,25 +367,7 @@ describe('append-only and tamper-evident', () => {
       expect(check).toMatchObject({ ok: false, rows: 0 });
       if (!check.ok) expect(check.reason).toContain('no row comes before it');
     } finally {
-      const s = saved[0];
-      await tamper(
-        `INSERT INTO audit_trail (id, at, kind, actor_id, actor_name, actor_role, request_id, incident_id, summary, data, prev_hash, hash)
-         VALUES ($1, $2::timestamptz, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-        [
-          s.id,
-          s.at_text,
-          s.kind,
-          s.actor_id,
-          s.actor_name,
-          s.actor_role,
-          s.request_id,
-          s.incident_id,
-          s.summary,
-          s.data,
-          s.prev_hash,
-          s.hash,
-        ],
-      );
+      await restoreRow(saved[0]);
     }
     expect((await trail.verify()).ok).toBe(true);
   });
@@ -498,3 +462,25 @@ describe('slash commands feed the trail', () => {
     expect(bad.stderr).toContain('--since "yesterday" is not a duration like 30m, 2h or 1d');
   });
 });
+
+/** Puts back a row deleted by a tamper test, exactly as it was (`at_text` keeps its microseconds). */
+async function restoreRow(s: Record<string, unknown>): Promise<void> {
+  await tamper(
+    `INSERT INTO audit_trail (id, at, kind, actor_id, actor_name, actor_role, request_id, incident_id, summary, data, prev_hash, hash)
+     VALUES ($1, $2::timestamptz, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+    [
+      s.id,
+      s.at_text,
+      s.kind,
+      s.actor_id,
+      s.actor_name,
+      s.actor_role,
+      s.request_id,
+      s.incident_id,
+      s.summary,
+      s.data,
+      s.prev_hash,
+      s.hash,
+    ],
+  );
+}
